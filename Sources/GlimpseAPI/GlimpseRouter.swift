@@ -1,0 +1,18 @@
+import Foundation
+import GlimpseCore
+import GlimpseDomain
+import Hummingbird
+
+/// Builds the whole HTTP surface: middleware in Glance's paste order (request id and errors,
+/// then authentication), then the routes.
+public enum GlimpseRouter {
+    public static func build(service: ImageService, configuration: APIConfiguration) -> Router<GlimpseRequestContext> {
+        let router = Router(context: GlimpseRequestContext.self)
+        router.add(middleware: GlanceResponseMiddleware())
+        router.add(middleware: NoAuthMiddleware(defaultProject: configuration.noauthDefaultProject))
+        Versions.register(on: router)
+        ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats))
+            .register(on: router)
+        return router
+    }
+}

@@ -1,0 +1,156 @@
+import GlimpseAPI
+import GlimpseCore
+import GlimpseDomain
+
+/// Every option Glimpse reads, with Glance's section and name, its command-line flag and its
+/// environment variable. Precedence: default < configuration file < environment < flag.
+public struct OptionSpec: Sendable {
+    public let key: String  // "section.name" as in glance-api.conf
+    public let defaultValue: String?
+    public let help: String
+
+    /// `--bind-port` for `DEFAULT.bind_port`, `--filesystem-store-datadir` for `glance_store.filesystem_store_datadir`.
+    public var flag: String { String(key.split(separator: ".").last!.map { $0 == "_" ? "-" : $0 }) }
+    /// `GLIMPSE_BIND_PORT`, `GLIMPSE_FILESYSTEM_STORE_DATADIR`.
+    public var environmentVariable: String { "GLIMPSE_" + key.split(separator: ".").last!.uppercased() }
+}
+
+public enum Options {
+    public static let all: [OptionSpec] = [
+        .init(key: "DEFAULT.bind_host", defaultValue: "0.0.0.0", help: "Address to listen on."),
+        .init(key: "DEFAULT.bind_port", defaultValue: "9292", help: "Port to listen on (0 picks a free one)."),
+        .init(key: "database.connection", defaultValue: "sqlite:///data/glimpse.db",
+              help: "Catalog database URL (sqlite:///relative.db, sqlite:////absolute.db)."),
+        .init(key: "glance_store.default_store", defaultValue: "file", help: "Store for new image data (file)."),
+        .init(key: "glance_store.filesystem_store_datadir", defaultValue: "data/images",
+              help: "Directory of the filesystem store."),
+        .init(key: "DEFAULT.enabled_backends", defaultValue: nil,
+              help: "Multi-store: name:type pairs (e.g. fs:file); each [name] section configures one store."),
+        .init(key: "glance_store.default_backend", defaultValue: nil, help: "Multi-store: the backend for new data."),
+        .init(key: "DEFAULT.image_size_cap", defaultValue: "1099511627776", help: "Largest image accepted, in bytes."),
+        .init(key: "DEFAULT.hashing_algorithm", defaultValue: "sha512", help: "Algorithm of os_hash_value (sha512, sha384, sha256)."),
+        .init(key: "DEFAULT.image_member_quota", defaultValue: "128", help: "Members per image."),
+        .init(key: "DEFAULT.image_property_quota", defaultValue: "128", help: "Additional properties per image."),
+        .init(key: "DEFAULT.image_tag_quota", defaultValue: "128", help: "Tags per image."),
+        .init(key: "DEFAULT.limit_param_default", defaultValue: "25", help: "Default page size of lists."),
+        .init(key: "DEFAULT.api_limit_max", defaultValue: "1000", help: "Largest page size of lists."),
+        .init(key: "image_format.disk_formats", defaultValue: ImageFormats.defaultDiskFormats.joined(separator: ","),
+              help: "Allowed disk_format values."),
+        .init(key: "image_format.container_formats", defaultValue: ImageFormats.defaultContainerFormats.joined(separator: ","),
+              help: "Allowed container_format values."),
+        .init(key: "DEFAULT.auth_strategy", defaultValue: "noauth", help: "noauth (Keystone comes later)."),
+        .init(key: "paste_deploy.flavor", defaultValue: nil, help: "Glance's pipeline flavor; keystone is not supported yet."),
+        .init(key: "DEFAULT.noauth_default_project", defaultValue: "admin",
+              help: "noauth: project of callers that send no X-Project-Id."),
+        .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
+    ]
+}
+
+/// The typed configuration, loaded once (DESIGN.md §4.8).
+public struct GlimpseConfiguration: Sendable {
+    public struct FileStoreConfiguration: Sendable, Equatable {
+        public var id: String
+        public var dataDir: String
+    }
+
+    public var bindHost: String
+    public var bindPort: Int
+    public var databaseConnection: String
+    public var sqlitePoolSize: Int
+    public var fileStores: [FileStoreConfiguration]
+    public var defaultStoreID: String
+    public var service = ImageServiceConfiguration()
+    public var api = APIConfiguration()
+
+    /// Reads the merged settings. `settings` maps "section.name" to the winning value.
+    public init(settings: [String: String]) throws {
+        func value(_ key: String) -> String? {
+            settings[key] ?? Options.all.first { $0.key == key }?.defaultValue
+        }
+        func int(_ key: String) throws -> Int {
+            guard let s = value(key), let i = Int(s) else { throw ConfigurationError("\(key) must be an integer") }
+            return i
+        }
+        func list(_ key: String) -> [String] {
+            (value(key) ?? "").split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        }
+        bindHost = value("DEFAULT.bind_host") ?? "0.0.0.0"
+        bindPort = try int("DEFAULT.bind_port")
+        guard (0...65535).contains(bindPort) else { throw ConfigurationError("bind_port must be between 0 and 65535") }
+        databaseConnection = value("database.connection") ?? ""
+        sqlitePoolSize = try int("DEFAULT.sqlite_pool_size")
+
+        if let flavor = value("paste_deploy.flavor"), flavor.contains("keystone") {
+            throw ConfigurationError("[paste_deploy] flavor = \(flavor): Keystone authentication is not implemented yet; use noauth")
+        }
+        if let strategy = value("DEFAULT.auth_strategy"), strategy != "noauth" {
+            throw ConfigurationError("auth_strategy = \(strategy) is not supported yet; use noauth")
+        }
+
+        let backends = list("DEFAULT.enabled_backends")
+        if backends.isEmpty {
+            let store = value("glance_store.default_store") ?? "file"
+            guard store == "file" || store == "filesystem" else {
+                throw ConfigurationError("default_store = \(store) is not supported yet; only file is")
+            }
+            fileStores = [.init(id: "file", dataDir: value("glance_store.filesystem_store_datadir") ?? "data/images")]
+            defaultStoreID = "file"
+        } else {
+            fileStores = []
+            for backend in backends {
+                let parts = backend.split(separator: ":").map { $0.trimmingSpaces() }
+                guard parts.count == 2 else { throw ConfigurationError("enabled_backends entry '\(backend)' must be name:type") }
+                guard parts[1] == "file" else {
+                    throw ConfigurationError("store type '\(parts[1])' of backend \(parts[0]) is not supported yet; only file is")
+                }
+                guard let dir = settings["\(parts[0]).filesystem_store_datadir"] else {
+                    throw ConfigurationError("[\(parts[0])] filesystem_store_datadir is required")
+                }
+                fileStores.append(.init(id: parts[0], dataDir: dir))
+            }
+            defaultStoreID = value("glance_store.default_backend") ?? fileStores[0].id
+            guard fileStores.contains(where: { $0.id == defaultStoreID }) else {
+                throw ConfigurationError("default_backend \(defaultStoreID) is not in enabled_backends")
+            }
+        }
+
+        service.imageSizeCap = Int64(try int("DEFAULT.image_size_cap"))
+        service.hashingAlgorithm = value("DEFAULT.hashing_algorithm") ?? "sha512"
+        guard ["sha512", "sha384", "sha256"].contains(service.hashingAlgorithm) else {
+            throw ConfigurationError("hashing_algorithm \(service.hashingAlgorithm) is not supported (sha512, sha384, sha256)")
+        }
+        service.memberQuota = try int("DEFAULT.image_member_quota")
+        service.limitDefault = try int("DEFAULT.limit_param_default")
+        service.limitMax = try int("DEFAULT.api_limit_max")
+        let formats = ImageFormats(diskFormats: list("image_format.disk_formats"), containerFormats: list("image_format.container_formats"))
+        service.attributes = ImageAttributes(
+            formats: formats, propertyQuota: try int("DEFAULT.image_property_quota"), tagQuota: try int("DEFAULT.image_tag_quota"))
+        api.formats = formats
+        api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
+    }
+
+    /// Merges a configuration file, the environment and flags, in rising precedence.
+    public static func load(file: INIFile?, environment: [String: String], flags: [String: String]) throws -> GlimpseConfiguration {
+        var settings = file?.values ?? [:]
+        for option in Options.all {
+            if let v = environment[option.environmentVariable] { settings[option.key] = v }
+        }
+        for option in Options.all {
+            if let v = flags[option.flag] { settings[option.key] = v }
+        }
+        return try GlimpseConfiguration(settings: settings)
+    }
+
+    /// The SQLite file path of `database.connection`, SQLAlchemy style.
+    public func sqlitePath() throws -> String {
+        let url = databaseConnection
+        guard url.hasPrefix("sqlite:") else {
+            throw ConfigurationError("[database] connection: only sqlite:// URLs are supported yet")
+        }
+        var rest = String(url.dropFirst("sqlite:".count))
+        if let q = rest.firstIndex(of: "?") { rest = String(rest[..<q]) }
+        if rest == "//" || rest.isEmpty { return ":memory:" }
+        guard rest.hasPrefix("///") else { throw ConfigurationError("[database] connection: expected sqlite:///path") }
+        return String(rest.dropFirst(3))
+    }
+}

@@ -1,0 +1,134 @@
+/// Glance 33's catalog schema at its migration head (alembic `2024_1_contract01`), so that a
+/// database made by Glance is served in place and the other way round. Column names, types,
+/// nullability, defaults and constraints follow Glance; the DDL here is portable between SQLite
+/// and PostgreSQL except where `SQLDialect` says otherwise.
+enum GlanceSchema {
+    static let alembicHead = "2024_1_contract01"
+
+    static func statements(booleanType: String = "BOOLEAN", datetimeType: String = "DATETIME") -> [String] {
+        let B = booleanType
+        let T = datetimeType
+        let softDelete = "created_at \(T) NOT NULL, updated_at \(T), deleted_at \(T), deleted \(B) NOT NULL"
+        return [
+            "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
+            """
+            CREATE TABLE IF NOT EXISTS images (
+              id VARCHAR(36) NOT NULL PRIMARY KEY, name VARCHAR(255), size BIGINT, status VARCHAR(30) NOT NULL,
+              \(softDelete),
+              disk_format VARCHAR(20), container_format VARCHAR(20), checksum VARCHAR(32), owner VARCHAR(255),
+              min_disk INTEGER NOT NULL, min_ram INTEGER NOT NULL, protected \(B) DEFAULT FALSE NOT NULL,
+              virtual_size BIGINT, visibility VARCHAR(9) DEFAULT 'shared' NOT NULL, os_hidden \(B) DEFAULT FALSE NOT NULL,
+              os_hash_algo VARCHAR(64), os_hash_value VARCHAR(128))
+            """,
+            "CREATE INDEX IF NOT EXISTS checksum_image_idx ON images (checksum)",
+            "CREATE INDEX IF NOT EXISTS created_at_image_idx ON images (created_at)",
+            "CREATE INDEX IF NOT EXISTS updated_at_image_idx ON images (updated_at)",
+            "CREATE INDEX IF NOT EXISTS ix_images_deleted ON images (deleted)",
+            "CREATE INDEX IF NOT EXISTS os_hash_value_image_idx ON images (os_hash_value)",
+            "CREATE INDEX IF NOT EXISTS os_hidden_image_idx ON images (os_hidden)",
+            "CREATE INDEX IF NOT EXISTS owner_image_idx ON images (owner)",
+            "CREATE INDEX IF NOT EXISTS visibility_image_idx ON images (visibility)",
+            """
+            CREATE TABLE IF NOT EXISTS image_properties (
+              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              name VARCHAR(255) NOT NULL, value TEXT, \(softDelete),
+              CONSTRAINT ix_image_properties_image_id_name UNIQUE (image_id, name))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_image_properties_deleted ON image_properties (deleted)",
+            "CREATE INDEX IF NOT EXISTS ix_image_properties_image_id ON image_properties (image_id)",
+            """
+            CREATE TABLE IF NOT EXISTS image_locations (
+              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              value TEXT NOT NULL, \(softDelete), meta_data TEXT, status VARCHAR(30) DEFAULT 'active' NOT NULL)
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_image_locations_deleted ON image_locations (deleted)",
+            "CREATE INDEX IF NOT EXISTS ix_image_locations_image_id ON image_locations (image_id)",
+            """
+            CREATE TABLE IF NOT EXISTS image_members (
+              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              member VARCHAR(255) NOT NULL, can_share \(B) NOT NULL, \(softDelete),
+              status VARCHAR(20) DEFAULT 'pending' NOT NULL,
+              CONSTRAINT image_members_image_id_member_deleted_at_key UNIQUE (image_id, member, deleted_at))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_image_members_deleted ON image_members (deleted)",
+            "CREATE INDEX IF NOT EXISTS ix_image_members_image_id ON image_members (image_id)",
+            "CREATE INDEX IF NOT EXISTS ix_image_members_image_id_member ON image_members (image_id, member)",
+            """
+            CREATE TABLE IF NOT EXISTS image_tags (
+              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              value VARCHAR(255) NOT NULL, \(softDelete))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_image_tags_image_id ON image_tags (image_id)",
+            "CREATE INDEX IF NOT EXISTS ix_image_tags_image_id_tag_value ON image_tags (image_id, value)",
+            """
+            CREATE TABLE IF NOT EXISTS tasks (
+              id VARCHAR(36) NOT NULL PRIMARY KEY, type VARCHAR(30) NOT NULL, status VARCHAR(30) NOT NULL,
+              owner VARCHAR(255) NOT NULL, expires_at \(T), \(softDelete),
+              image_id VARCHAR(36), request_id VARCHAR(64), user_id VARCHAR(64))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_tasks_deleted ON tasks (deleted)",
+            "CREATE INDEX IF NOT EXISTS ix_tasks_image_id ON tasks (image_id)",
+            "CREATE INDEX IF NOT EXISTS ix_tasks_owner ON tasks (owner)",
+            "CREATE INDEX IF NOT EXISTS ix_tasks_status ON tasks (status)",
+            "CREATE INDEX IF NOT EXISTS ix_tasks_type ON tasks (type)",
+            "CREATE INDEX IF NOT EXISTS ix_tasks_updated_at ON tasks (updated_at)",
+            """
+            CREATE TABLE IF NOT EXISTS task_info (
+              task_id VARCHAR(36) NOT NULL PRIMARY KEY REFERENCES tasks (id), input TEXT, result TEXT, message TEXT)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS metadef_namespaces (
+              id INTEGER NOT NULL PRIMARY KEY, namespace VARCHAR(80) NOT NULL, display_name VARCHAR(80),
+              description TEXT, visibility VARCHAR(32), protected \(B), owner VARCHAR(255) NOT NULL,
+              created_at \(T) NOT NULL, updated_at \(T), CONSTRAINT uq_metadef_namespaces_namespace UNIQUE (namespace))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_metadef_namespaces_owner ON metadef_namespaces (owner)",
+            """
+            CREATE TABLE IF NOT EXISTS metadef_resource_types (
+              id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(80) NOT NULL, protected \(B) NOT NULL,
+              created_at \(T) NOT NULL, updated_at \(T), CONSTRAINT uq_metadef_resource_types_name UNIQUE (name))
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS metadef_namespace_resource_types (
+              resource_type_id INTEGER NOT NULL REFERENCES metadef_resource_types (id),
+              namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+              properties_target VARCHAR(80), prefix VARCHAR(80), created_at \(T) NOT NULL, updated_at \(T),
+              PRIMARY KEY (resource_type_id, namespace_id))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_metadef_ns_res_types_namespace_id ON metadef_namespace_resource_types (namespace_id)",
+            """
+            CREATE TABLE IF NOT EXISTS metadef_objects (
+              id INTEGER NOT NULL PRIMARY KEY, namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+              name VARCHAR(80) NOT NULL, description TEXT, required TEXT, json_schema TEXT NOT NULL,
+              created_at \(T) NOT NULL, updated_at \(T), CONSTRAINT uq_metadef_objects_namespace_id_name UNIQUE (namespace_id, name))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_metadef_objects_name ON metadef_objects (name)",
+            """
+            CREATE TABLE IF NOT EXISTS metadef_properties (
+              id INTEGER NOT NULL PRIMARY KEY, namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+              name VARCHAR(80) NOT NULL, json_schema TEXT NOT NULL, created_at \(T) NOT NULL, updated_at \(T),
+              CONSTRAINT uq_metadef_properties_namespace_id_name UNIQUE (namespace_id, name))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_metadef_properties_name ON metadef_properties (name)",
+            """
+            CREATE TABLE IF NOT EXISTS metadef_tags (
+              id INTEGER NOT NULL PRIMARY KEY, namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+              name VARCHAR(80) NOT NULL, created_at \(T) NOT NULL, updated_at \(T),
+              CONSTRAINT uq_metadef_tags_namespace_id_name UNIQUE (namespace_id, name))
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_metadef_tags_name ON metadef_tags (name)",
+            """
+            CREATE TABLE IF NOT EXISTS node_reference (
+              node_reference_id INTEGER NOT NULL PRIMARY KEY, node_reference_url VARCHAR(255) NOT NULL,
+              CONSTRAINT uq_node_reference_node_reference_url UNIQUE (node_reference_url))
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS cached_images (
+              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL, last_accessed \(T) NOT NULL,
+              last_modified \(T) NOT NULL, size BIGINT NOT NULL, hits INTEGER NOT NULL, checksum VARCHAR(32),
+              node_reference_id INTEGER NOT NULL REFERENCES node_reference (node_reference_id),
+              CONSTRAINT ix_cached_images_image_id_node_reference_id UNIQUE (image_id, node_reference_id))
+            """,
+        ]
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import GlimpseDomain
+
+extension SQLCatalog {
+    /// The sort expression for a key: nullable columns are coalesced so that keyset paging over
+    /// NULLs stays total (NULL sorts first ascending, as SQLite and Glance's MySQL do).
+    static func sortExpression(_ key: ImageQuery.SortKey) -> String {
+        switch key {
+        case .name: "COALESCE(images.name, '')"
+        case .size: "COALESCE(images.size, -1)"
+        case .containerFormat: "COALESCE(images.container_format, '')"
+        case .diskFormat: "COALESCE(images.disk_format, '')"
+        case .updatedAt: "COALESCE(images.updated_at, images.created_at)"
+        case .status: "images.status"
+        case .id: "images.id"
+        case .createdAt: "images.created_at"
+        }
+    }
+
+    static func sortValue(_ key: ImageQuery.SortKey, of image: Image) -> SQLValue {
+        switch key {
+        case .name: .text(image.name ?? "")
+        case .size: .int(image.size ?? -1)
+        case .containerFormat: .text(image.containerFormat ?? "")
+        case .diskFormat: .text(image.diskFormat ?? "")
+        case .updatedAt: .date(image.updatedAt)
+        case .status: .text(image.status.rawValue)
+        case .id: .text(image.id)
+        case .createdAt: .date(image.createdAt)
+        }
+    }
+
+    public func listImages(_ query: ImageQuery, for principal: Principal) async throws -> [Image] {
+        var conditions = ["images.deleted = ?"]
+        var binds: [SQLValue] = [.bool(false)]
+        addVisibility(query, principal, &conditions, &binds)
+
+        if let hidden = query.osHidden {
+            conditions.append("images.os_hidden = ?")
+            binds.append(.bool(hidden))
+        }
+        if let protected = query.protected {
+            conditions.append("images.protected = ?")
+            binds.append(.bool(protected))
+        }
+        for (column, values) in query.columns.sorted(by: { $0.key < $1.key }) where ImageQuery.columnFilters.contains(column) {
+            let marks = Array(repeating: "?", count: values.count).joined(separator: ", ")
+            conditions.append("images.\(column) IN (\(marks))")
+            binds += values.map { ImageQuery.rangeColumns.contains(column) ? (Int64($0).map(SQLValue.int) ?? .text($0)) : .text($0) }
+        }
+        for t in query.times {
+            guard t.column == "created_at" || t.column == "updated_at" else { continue }
+            let op = switch t.op {
+            case .gt: ">"
+            case .gte: ">="
+            case .eq: "="
+            case .neq: "<>"
+            case .lt: "<"
+            case .lte: "<="
+            }
+            conditions.append("images.\(t.column) \(op) ?")
+            binds.append(.date(t.date))
+        }
+        for r in query.ranges where ImageQuery.rangeColumns.contains(r.column) {
+            if let min = r.min {
+                conditions.append("images.\(r.column) >= ?")
+                binds.append(.int(min))
+            }
+            if let max = r.max {
+                conditions.append("images.\(r.column) <= ?")
+                binds.append(.int(max))
+            }
+        }
+        for tag in query.tags {
+            conditions.append("EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.value = ? AND t.deleted = ?)")
+            binds += [.text(tag), .bool(false)]
+        }
+        for (name, value) in query.properties.sorted(by: { $0.key < $1.key }) {
+            conditions.append(
+                "EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id AND p.name = ? AND p.value = ? AND p.deleted = ?)")
+            binds += [.text(name), .text(value), .bool(false)]
+        }
+
+        // created_at and id always end the sort, so every page boundary is unique.
+        var sort = query.sort
+        if !sort.contains(where: { $0.0 == .createdAt }) { sort.append((.createdAt, .desc)) }
+        if !sort.contains(where: { $0.0 == .id }) { sort.append((.id, .desc)) }
+
+        if let markerID = query.marker {
+            guard let marker = try await image(id: markerID) else {
+                throw GlimpseError.badRequest("Invalid marker. Image \(markerID) could not be found.")
+            }
+            // (k1, k2, …) after the marker, each key in its own direction.
+            var alternatives: [String] = []
+            var alternativeBinds: [SQLValue] = []
+            for i in sort.indices {
+                var parts: [String] = []
+                for j in 0..<i {
+                    parts.append("\(Self.sortExpression(sort[j].0)) = ?")
+                    alternativeBinds.append(Self.sortValue(sort[j].0, of: marker))
+                }
+                parts.append("\(Self.sortExpression(sort[i].0)) \(sort[i].1 == .asc ? ">" : "<") ?")
+                alternativeBinds.append(Self.sortValue(sort[i].0, of: marker))
+                alternatives.append("(" + parts.joined(separator: " AND ") + ")")
+            }
+            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
+            binds += alternativeBinds
+        }
+
+        let order = sort.map { "\(Self.sortExpression($0.0)) \($0.1 == .asc ? "ASC" : "DESC")" }.joined(separator: ", ")
+        let sql =
+            "SELECT \(Self.imageColumns) FROM images WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?"
+        binds.append(.int(Int64(query.limit)))
+        var images = try await db.query(sql, binds).compactMap(Self.decodeImage)
+        try await loadChildren(db, into: &images, withLocations: false)
+        return images
+    }
+
+    /// Who sees what (reference §1.5 "Default visibility set for a non-admin").
+    func addVisibility(_ query: ImageQuery, _ principal: Principal, _ conditions: inout [String], _ binds: inout [SQLValue]) {
+        let memberClause: (String, [SQLValue]) = {
+            var sql = "images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = images.id AND m.member = ? AND m.deleted = ?"
+            var b: [SQLValue] = [.text(principal.projectID ?? ""), .bool(false)]
+            if case .only(let status) = query.memberStatus {
+                sql += " AND m.status = ?"
+                b.append(.text(status.rawValue))
+            }
+            return (sql + ")", b)
+        }()
+        let owner = SQLValue.text(principal.projectID ?? "")
+
+        switch query.visibility {
+        case .none:
+            if principal.isAdmin { return }
+            conditions.append("(images.visibility = 'public' OR images.owner = ? OR (\(memberClause.0)))")
+            binds += [owner] + memberClause.1
+        case .all:
+            if principal.isAdmin { return }
+            conditions.append(
+                "(images.visibility IN ('public', 'community') OR images.owner = ? OR (\(memberClause.0)))")
+            binds += [owner] + memberClause.1
+        case .only(let v):
+            conditions.append("images.visibility = ?")
+            binds.append(.text(v.rawValue))
+            if principal.isAdmin { return }
+            switch v {
+            case .public, .community: break
+            case .private:
+                conditions.append("images.owner = ?")
+                binds.append(owner)
+            case .shared:
+                conditions.append("(images.owner = ? OR (\(memberClause.0)))")
+                binds += [owner] + memberClause.1
+            }
+        }
+    }
+}

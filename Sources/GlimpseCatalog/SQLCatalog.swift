@@ -1,0 +1,283 @@
+import Foundation
+import GlimpseDomain
+
+/// The catalog on Glance's schema, written once for every SQL executor (DESIGN.md §3).
+public struct SQLCatalog: ImageCatalog {
+    let db: any SQLExecutor
+    let now: @Sendable () -> Date
+
+    public init(executor: any SQLExecutor, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.db = executor
+        self.now = clock
+    }
+
+    // MARK: schema
+
+    public func migrate() async throws {
+        try await db.withTransaction { tx in
+            for statement in GlanceSchema.statements() {
+                _ = try await tx.query(statement, [])
+            }
+            let current = try await tx.query("SELECT version_num FROM alembic_version", [])
+            if current.isEmpty {
+                _ = try await tx.query("INSERT INTO alembic_version (version_num) VALUES (?)", [.text(GlanceSchema.alembicHead)])
+            }
+        }
+    }
+
+    // MARK: images
+
+    static let imageColumns =
+        "id, name, size, status, created_at, updated_at, deleted_at, deleted, disk_format, container_format, checksum, owner, min_disk, min_ram, protected, virtual_size, visibility, os_hidden, os_hash_algo, os_hash_value"
+
+    public func createImage(_ image: Image) async throws {
+        try await db.withTransaction { tx in
+            let existing = try await tx.query("SELECT id FROM images WHERE id = ?", [.text(image.id)])
+            guard existing.isEmpty else {
+                throw GlimpseError.conflict("An image with identifier \(image.id) already exists")
+            }
+            _ = try await tx.query(
+                "INSERT INTO images (\(Self.imageColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                Self.imageBinds(image))
+            try await syncChildren(tx, image, previous: nil)
+        }
+    }
+
+    public func image(id: String) async throws -> Image? {
+        let rows = try await db.query("SELECT \(Self.imageColumns) FROM images WHERE id = ? AND deleted = ?", [.text(id), .bool(false)])
+        guard let row = rows.first, var image = Self.decodeImage(row) else { return nil }
+        try await loadChildren(db, into: &image, withLocations: true)
+        return image
+    }
+
+    public func updateImage(_ image: Image, expecting status: ImageStatus?) async throws -> Image {
+        var image = image
+        image.updatedAt = now()
+        let stored = image
+        try await db.withTransaction { tx in
+            var sql = "UPDATE images SET name = ?, size = ?, status = ?, updated_at = ?, disk_format = ?, container_format = ?, checksum = ?, owner = ?, min_disk = ?, min_ram = ?, protected = ?, virtual_size = ?, visibility = ?, os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND deleted = ?"
+            var binds: [SQLValue] = [
+                .optional(stored.name), .optional(stored.size), .text(stored.status.rawValue), .date(stored.updatedAt),
+                .optional(stored.diskFormat), .optional(stored.containerFormat), .optional(stored.checksum),
+                .optional(stored.owner), .int(Int64(stored.minDisk)), .int(Int64(stored.minRam)), .bool(stored.protected),
+                .optional(stored.virtualSize), .text(stored.visibility.rawValue), .bool(stored.osHidden),
+                .optional(stored.osHashAlgo), .optional(stored.osHashValue), .text(stored.id), .bool(false),
+            ]
+            if let status {
+                sql += " AND status = ?"
+                binds.append(.text(status.rawValue))
+            }
+            let changed = try await tx.query(sql + " RETURNING id", binds)
+            guard !changed.isEmpty else { throw try await self.casFailure(tx, id: stored.id) }
+            var previous = Image(id: stored.id, createdAt: stored.createdAt)
+            try await self.loadChildren(tx, into: &previous, withLocations: true)
+            try await self.syncChildren(tx, stored, previous: previous)
+        }
+        return stored
+    }
+
+    public func deleteImage(id: String, expecting status: ImageStatus?) async throws {
+        let t = now()
+        try await db.withTransaction { tx in
+            var sql = "UPDATE images SET status = ?, deleted = ?, deleted_at = ?, updated_at = ? WHERE id = ? AND deleted = ?"
+            var binds: [SQLValue] = [.text(ImageStatus.deleted.rawValue), .bool(true), .date(t), .date(t), .text(id), .bool(false)]
+            if let status {
+                sql += " AND status = ?"
+                binds.append(.text(status.rawValue))
+            }
+            guard !(try await tx.query(sql + " RETURNING id", binds)).isEmpty else {
+                throw try await self.casFailure(tx, id: id)
+            }
+            for table in ["image_properties", "image_tags", "image_members"] {
+                _ = try await tx.query(
+                    "UPDATE \(table) SET deleted = ?, deleted_at = ?, updated_at = ? WHERE image_id = ? AND deleted = ?",
+                    [.bool(true), .date(t), .date(t), .text(id), .bool(false)])
+            }
+            _ = try await tx.query(
+                "UPDATE image_locations SET deleted = ?, deleted_at = ?, updated_at = ?, status = ? WHERE image_id = ? AND deleted = ?",
+                [.bool(true), .date(t), .date(t), .text("deleted"), .text(id), .bool(false)])
+        }
+    }
+
+    /// Explains why a compare-and-swap changed nothing.
+    func casFailure(_ tx: any SQLQueryable, id: String) async throws -> GlimpseError {
+        let rows = try await tx.query("SELECT status, deleted FROM images WHERE id = ?", [.text(id)])
+        guard let row = rows.first, !row["deleted"].bool else { return .imageNotFound(id) }
+        let current = row["status"].string ?? "unknown"
+        return GlimpseError.conflict("Image status transition conflict: the image is now \(current).")
+    }
+
+    static func imageBinds(_ i: Image) -> [SQLValue] {
+        [
+            .text(i.id), .optional(i.name), .optional(i.size), .text(i.status.rawValue), .date(i.createdAt),
+            .date(i.updatedAt), .optional(i.deletedAt), .bool(false), .optional(i.diskFormat), .optional(i.containerFormat),
+            .optional(i.checksum), .optional(i.owner), .int(Int64(i.minDisk)), .int(Int64(i.minRam)), .bool(i.protected),
+            .optional(i.virtualSize), .text(i.visibility.rawValue), .bool(i.osHidden), .optional(i.osHashAlgo),
+            .optional(i.osHashValue),
+        ]
+    }
+
+    static func decodeImage(_ row: SQLRow) -> Image? {
+        guard let id = row["id"].string, let created = row["created_at"].date else { return nil }
+        var image = Image(id: id, createdAt: created, updatedAt: row["updated_at"].date ?? created)
+        image.name = row["name"].string
+        image.size = row["size"].int
+        image.status = ImageStatus(rawValue: row["status"].string ?? "") ?? .queued
+        image.deletedAt = row["deleted_at"].date
+        image.diskFormat = row["disk_format"].string
+        image.containerFormat = row["container_format"].string
+        image.checksum = row["checksum"].string
+        image.owner = row["owner"].string
+        image.minDisk = Int(row["min_disk"].int ?? 0)
+        image.minRam = Int(row["min_ram"].int ?? 0)
+        image.protected = row["protected"].bool
+        image.virtualSize = row["virtual_size"].int
+        image.visibility = Visibility(rawValue: row["visibility"].string ?? "") ?? .shared
+        image.osHidden = row["os_hidden"].bool
+        image.osHashAlgo = row["os_hash_algo"].string
+        image.osHashValue = row["os_hash_value"].string
+        return image
+    }
+
+    // MARK: children (properties, tags, locations)
+
+    func loadChildren(_ q: any SQLQueryable, into image: inout Image, withLocations: Bool) async throws {
+        var images = [image]
+        try await loadChildren(q, into: &images, withLocations: withLocations)
+        image = images[0]
+    }
+
+    /// Loads properties and tags (and optionally locations) for a page of images in one query each.
+    func loadChildren(_ q: any SQLQueryable, into images: inout [Image], withLocations: Bool) async throws {
+        guard !images.isEmpty else { return }
+        let ids = images.map { SQLValue.text($0.id) }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var index: [String: Int] = [:]
+        for (i, image) in images.enumerated() { index[image.id] = i }
+        for row in try await q.query(
+            "SELECT image_id, name, value FROM image_properties WHERE deleted = ? AND image_id IN (\(marks))", [.bool(false)] + ids)
+        {
+            if let i = index[row["image_id"].string ?? ""], let name = row["name"].string {
+                images[i].properties[name] = row["value"].string ?? ""
+            }
+        }
+        for row in try await q.query(
+            "SELECT image_id, value FROM image_tags WHERE deleted = ? AND image_id IN (\(marks)) ORDER BY id", [.bool(false)] + ids)
+        {
+            if let i = index[row["image_id"].string ?? ""], let tag = row["value"].string, !images[i].tags.contains(tag) {
+                images[i].tags.append(tag)
+            }
+        }
+        if withLocations {
+            for row in try await q.query(
+                "SELECT image_id, value, meta_data, status FROM image_locations WHERE deleted = ? AND image_id IN (\(marks)) ORDER BY id",
+                [.bool(false)] + ids)
+            {
+                if let i = index[row["image_id"].string ?? ""], let url = row["value"].string {
+                    images[i].locations.append(
+                        ImageLocation(url: url, metadataJSON: row["meta_data"].string ?? "{}", status: row["status"].string ?? "active"))
+                }
+            }
+        }
+    }
+
+    /// Writes the difference between `previous` and `image` for properties, tags and locations.
+    /// `image_properties` is unique on (image_id, name) over deleted rows too, so a property
+    /// that comes back revives its row, as Glance does.
+    func syncChildren(_ tx: any SQLQueryable, _ image: Image, previous: Image?) async throws {
+        let t = now()
+        let id = SQLValue.text(image.id)
+        let oldProps = previous?.properties ?? [:]
+        for (name, value) in image.properties where oldProps[name] != value {
+            let revived = try await tx.query(
+                "UPDATE image_properties SET value = ?, deleted = ?, deleted_at = NULL, updated_at = ? WHERE image_id = ? AND name = ? RETURNING id",
+                [.text(value), .bool(false), .date(t), id, .text(name)])
+            if revived.isEmpty {
+                _ = try await tx.query(
+                    "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted) VALUES (?, ?, ?, ?, ?, ?)",
+                    [id, .text(name), .text(value), .date(t), .date(t), .bool(false)])
+            }
+        }
+        for name in oldProps.keys where image.properties[name] == nil {
+            _ = try await tx.query(
+                "UPDATE image_properties SET deleted = ?, deleted_at = ?, updated_at = ? WHERE image_id = ? AND name = ? AND deleted = ?",
+                [.bool(true), .date(t), .date(t), id, .text(name), .bool(false)])
+        }
+        let oldTags = previous?.tags ?? []
+        for tag in image.tags where !oldTags.contains(tag) {
+            _ = try await tx.query(
+                "INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted) VALUES (?, ?, ?, ?, ?)",
+                [id, .text(tag), .date(t), .date(t), .bool(false)])
+        }
+        for tag in oldTags where !image.tags.contains(tag) {
+            _ = try await tx.query(
+                "UPDATE image_tags SET deleted = ?, deleted_at = ?, updated_at = ? WHERE image_id = ? AND value = ? AND deleted = ?",
+                [.bool(true), .date(t), .date(t), id, .text(tag), .bool(false)])
+        }
+        let oldLocations = previous?.locations ?? []
+        for location in image.locations where !oldLocations.contains(where: { $0.url == location.url }) {
+            _ = try await tx.query(
+                "INSERT INTO image_locations (image_id, value, created_at, updated_at, deleted, meta_data, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [id, .text(location.url), .date(t), .date(t), .bool(false), .text(location.metadataJSON), .text(location.status)])
+        }
+        for location in oldLocations where !image.locations.contains(where: { $0.url == location.url }) {
+            _ = try await tx.query(
+                "UPDATE image_locations SET deleted = ?, deleted_at = ?, updated_at = ?, status = ? WHERE image_id = ? AND value = ? AND deleted = ?",
+                [.bool(true), .date(t), .date(t), .text("deleted"), id, .text(location.url), .bool(false)])
+        }
+    }
+
+    // MARK: members
+
+    static func decodeMember(_ row: SQLRow) -> ImageMember? {
+        guard let imageID = row["image_id"].string, let member = row["member"].string, let created = row["created_at"].date
+        else { return nil }
+        return ImageMember(
+            imageID: imageID, memberID: member, status: MemberStatus(rawValue: row["status"].string ?? "") ?? .pending,
+            canShare: row["can_share"].bool, createdAt: created, updatedAt: row["updated_at"].date)
+    }
+
+    public func members(imageID: String) async throws -> [ImageMember] {
+        try await db.query(
+            "SELECT image_id, member, status, can_share, created_at, updated_at FROM image_members WHERE image_id = ? AND deleted = ? ORDER BY id",
+            [.text(imageID), .bool(false)]
+        ).compactMap(Self.decodeMember)
+    }
+
+    public func member(imageID: String, memberID: String) async throws -> ImageMember? {
+        try await db.query(
+            "SELECT image_id, member, status, can_share, created_at, updated_at FROM image_members WHERE image_id = ? AND member = ? AND deleted = ?",
+            [.text(imageID), .text(memberID), .bool(false)]
+        ).compactMap(Self.decodeMember).first
+    }
+
+    public func addMember(_ member: ImageMember) async throws {
+        try await db.withTransaction { tx in
+            let existing = try await tx.query(
+                "SELECT id FROM image_members WHERE image_id = ? AND member = ? AND deleted = ?",
+                [.text(member.imageID), .text(member.memberID), .bool(false)])
+            guard existing.isEmpty else {
+                throw GlimpseError.conflict("Member \(member.memberID) already exists for image \(member.imageID).")
+            }
+            _ = try await tx.query(
+                "INSERT INTO image_members (image_id, member, can_share, created_at, updated_at, deleted, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(member.imageID), .text(member.memberID), .bool(member.canShare), .date(member.createdAt),
+                 .date(member.updatedAt), .bool(false), .text(member.status.rawValue)])
+        }
+    }
+
+    public func updateMember(_ member: ImageMember) async throws {
+        let rows = try await db.query(
+            "UPDATE image_members SET status = ?, updated_at = ? WHERE image_id = ? AND member = ? AND deleted = ? RETURNING id",
+            [.text(member.status.rawValue), .date(member.updatedAt), .text(member.imageID), .text(member.memberID), .bool(false)])
+        guard !rows.isEmpty else { throw GlimpseError.notFound("Member \(member.memberID) not found.") }
+    }
+
+    public func removeMember(imageID: String, memberID: String) async throws {
+        let t = now()
+        let rows = try await db.query(
+            "UPDATE image_members SET deleted = ?, deleted_at = ?, updated_at = ? WHERE image_id = ? AND member = ? AND deleted = ? RETURNING id",
+            [.bool(true), .date(t), .date(t), .text(imageID), .text(memberID), .bool(false)])
+        guard !rows.isEmpty else { throw GlimpseError.notFound("Member \(memberID) not found.") }
+    }
+}

@@ -1,0 +1,129 @@
+import GlimpseCatalog
+import GlimpseDomain
+import GlimpseStore
+import Logging
+import NIOCore
+
+extension ImageService {
+    /// `PUT /v2/images/{id}/file`: queued → saving → active, streaming the body once through the
+    /// size limit, the hashes and a staged store write. On any failure (bad size, client gone,
+    /// store error) the write is cancelled and the image returns to `queued` with no data.
+    public func upload<Body: AsyncSequence>(
+        _ id: String, body: Body, declaredSize: Int64?, principal: Principal
+    ) async throws -> Image where Body.Element == ByteBuffer {
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.canModify(image, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to upload data to image \(id).")
+        }
+        guard image.status == .queued else {
+            throw GlimpseError.conflict("Image status must be queued to upload data; it is \(image.status.rawValue).")
+        }
+        guard image.diskFormat != nil, image.containerFormat != nil else {
+            throw GlimpseError.badRequest("Properties disk_format, container_format must be set prior to saving data.")
+        }
+        if let declaredSize, declaredSize > configuration.imageSizeCap {
+            throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(configuration.imageSizeCap) bytes.")
+        }
+        var saving = image
+        saving.status = .saving
+        saving = try await catalog.updateImage(saving, expecting: .queued)
+
+        let writer: any BlobWriter
+        do {
+            writer = try await defaultStore.makeWriter(imageID: id)
+        } catch {
+            await returnToQueued(saving)
+            throw error
+        }
+        let location: String
+        let hashes: (checksum: String, algorithm: String, value: String)
+        let size: Int64
+        do {
+            var hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
+            for try await chunk in body {
+                let total = hasher.byteCount + Int64(chunk.readableBytes)
+                if total > configuration.imageSizeCap {
+                    throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(configuration.imageSizeCap) bytes.")
+                }
+                if let declaredSize, total > declaredSize {
+                    throw GlimpseError.badRequest("The image data is larger than the declared size (\(declaredSize) bytes).")
+                }
+                hasher.update(chunk)
+                try await writer.write(chunk)
+            }
+            size = hasher.byteCount
+            if let declaredSize, size != declaredSize {
+                throw GlimpseError.badRequest("The image data is \(size) bytes, not the declared \(declaredSize).")
+            }
+            hashes = hasher.finalize()
+            location = try await writer.commit()
+        } catch {
+            await writer.cancel()
+            await returnToQueued(saving)
+            throw Self.uploadError(error)
+        }
+
+        var active = saving
+        active.status = .active
+        active.size = size
+        active.checksum = hashes.checksum
+        active.osHashAlgo = hashes.algorithm
+        active.osHashValue = hashes.value
+        active.locations = [ImageLocation(url: location, metadataJSON: "{\"store\": \"\(defaultStore.id)\"}")]
+        do {
+            return try await catalog.updateImage(active, expecting: .saving)
+        } catch {
+            // Deleted (or otherwise changed) while we were writing: the data must not outlive it.
+            await deleteData(at: location)
+            if let e = error as? GlimpseError, e.code == .notFound || e.code == .conflict {
+                throw GlimpseError(.gone, "Image \(id) was deleted while its data was being uploaded.", underlying: error)
+            }
+            throw error
+        }
+    }
+
+    func returnToQueued(_ saving: Image) async {
+        var queued = saving
+        queued.status = .queued
+        queued.clearData()
+        do {
+            try await catalog.updateImage(queued, expecting: .saving)
+        } catch {
+            logger.info("upload cleanup found the image changed", metadata: ["image": "\(saving.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Errors from the body stream (the client went away, a bad chunk) are not the server's fault.
+    static func uploadError(_ error: any Error) -> GlimpseError {
+        if let e = error as? GlimpseError { return e }
+        return GlimpseError(.badRequest, "The image data could not be read from the request.", underlying: error)
+    }
+
+    /// What a download will send: found and checked before any byte goes out.
+    public struct Download: Sendable {
+        public var image: Image
+        public var store: any BlobStore
+        public var location: String
+        public var size: Int64
+    }
+
+    /// `GET /v2/images/{id}/file`. Returns nil when the image has no data (Glance answers 204).
+    public func prepareDownload(_ id: String, principal: Principal) async throws -> Download? {
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.canDownload(image, principal: principal) else {
+            throw GlimpseError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        }
+        guard image.hasData, image.status != .queued else { return nil }
+        for location in image.locations where location.status == "active" {
+            guard let store = stores.first(where: { $0.handles(location: location.url) }) else { continue }
+            let size: Int64
+            if let known = image.size {
+                size = known
+            } else {
+                size = try await store.size(location: location.url)
+            }
+            return Download(image: image, store: store, location: location.url, size: size)
+        }
+        throw GlimpseError(.unavailable, "No store holding this image's data is configured.")
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import GlimpseCatalog
+import GlimpseDomain
+import GlimpseStore
+import Logging
+import NIOCore
+
+/// The image operations: one linear function per API operation (DESIGN.md §1).
+///
+/// Each function loads what it needs, asks `ImagePolicy` once, changes the catalog with a
+/// compare-and-swap, and throws only `GlimpseError`.
+public struct ImageService: Sendable {
+    public let catalog: any ImageCatalog
+    /// Where new image data is written.
+    public let defaultStore: any BlobStore
+    /// Every store that may hold existing data (the default one included), to read and delete locations.
+    public let stores: [any BlobStore]
+    public let configuration: ImageServiceConfiguration
+    public let policy = ImagePolicy()
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    public init(
+        catalog: any ImageCatalog, defaultStore: any BlobStore, otherStores: [any BlobStore] = [],
+        configuration: ImageServiceConfiguration = .init(), logger: Logger = Logger(label: "glimpse.images"),
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.catalog = catalog
+        self.defaultStore = defaultStore
+        self.stores = [defaultStore] + otherStores
+        self.configuration = configuration
+        self.logger = logger
+        self.now = clock
+    }
+
+    var attributes: ImageAttributes { configuration.attributes }
+
+    // MARK: read
+
+    /// The image if the caller may see it; 404 otherwise, as Glance hides what you may not see.
+    public func visibleImage(_ id: String, principal: Principal) async throws -> Image {
+        guard Self.isUUID(id), let image = try await catalog.image(id: id) else { throw GlimpseError.imageNotFound(id) }
+        var membership: ImageMember?
+        if image.visibility == .shared, !principal.isAdmin, !principal.owns(image), let project = principal.projectID {
+            membership = try await catalog.member(imageID: id, memberID: project)
+        }
+        guard policy.canSee(image, principal: principal, membership: membership) else { throw GlimpseError.imageNotFound(id) }
+        return image
+    }
+
+    public func show(_ id: String, principal: Principal) async throws -> Image {
+        try await visibleImage(id, principal: principal)
+    }
+
+    public func list(_ query: ImageQuery, principal: Principal) async throws -> [Image] {
+        try await catalog.listImages(query, for: principal)
+    }
+
+    // MARK: create, update, delete
+
+    public func create(_ body: JSONValue, principal: Principal) async throws -> Image {
+        guard let fields = body.objectValue else { throw GlimpseError.badRequest("Request body must be a JSON object.") }
+        var id = UUID().uuidString.lowercased()
+        if let given = fields["id"] {
+            guard let s = given.stringValue, Self.isUUID(s) else {
+                throw GlimpseError.badRequest("Invalid image id: it must be a UUID.")
+            }
+            id = s
+        }
+        var owner = principal.projectID
+        if let given = fields["owner"] {
+            guard given == .null || given.stringValue != nil else { throw GlimpseError.badRequest("Invalid value for 'owner'.") }
+            if given.stringValue != principal.projectID, !principal.isAdmin {
+                throw GlimpseError.forbidden("You are not permitted to create images owned by '\(given.stringValue ?? "")'.")
+            }
+            owner = given.stringValue
+        }
+        guard policy.canCreate(owner: owner, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to create images.")
+        }
+        let t = now()
+        var image = Image(id: id, owner: owner, createdAt: t)
+        for (key, value) in fields.pairs where key != "id" && key != "owner" {
+            try attributes.set(key, to: value, on: &image, principal: principal)
+        }
+        try await catalog.createImage(image)
+        return image
+    }
+
+    public func update(_ id: String, patch: ImagePatch, principal: Principal) async throws -> Image {
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.canModify(image, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
+        }
+        let updated = try patch.apply(to: image, principal: principal, attributes: attributes)
+        if updated == image { return image }
+        return try await catalog.updateImage(updated, expecting: image.status)
+    }
+
+    public func delete(_ id: String, principal: Principal) async throws {
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.canModify(image, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to delete image \(id).")
+        }
+        guard !image.protected else {
+            throw GlimpseError.forbidden("Image \(id) is protected and cannot be deleted.")
+        }
+        try await catalog.deleteImage(id: id, expecting: image.status)
+        for location in image.locations {
+            await deleteData(at: location.url)
+        }
+    }
+
+    /// Removes data whose catalog entry is gone. A failure leaves an orphan (logged), never an image without data.
+    func deleteData(at location: String) async {
+        guard let store = stores.first(where: { $0.handles(location: location) }) else { return }
+        do {
+            try await store.delete(location: location)
+        } catch {
+            logger.warning("could not delete image data", metadata: ["store": "\(store.id)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: actions
+
+    public func deactivate(_ id: String, principal: Principal) async throws {
+        try await setActivation(id, principal: principal, from: .active, to: .deactivated)
+    }
+
+    public func reactivate(_ id: String, principal: Principal) async throws {
+        try await setActivation(id, principal: principal, from: .deactivated, to: .active)
+    }
+
+    func setActivation(_ id: String, principal: Principal, from: ImageStatus, to: ImageStatus) async throws {
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.canModify(image, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to \(to == .active ? "reactivate" : "deactivate") image \(id).")
+        }
+        if image.status == to { return }
+        guard image.status == from else {
+            let verb = to == .active ? "reactivate" : "deactivate"
+            throw GlimpseError.forbidden("Not allowed to \(verb) image in status '\(image.status.rawValue)'")
+        }
+        var changed = image
+        changed.status = to
+        try await catalog.updateImage(changed, expecting: from)
+    }
+
+    // MARK: tags
+
+    public func addTag(_ id: String, tag: String, principal: Principal) async throws {
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.canModify(image, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
+        }
+        try ImageAttributes.checkTag(tag)
+        guard !image.tags.contains(tag) else { return }
+        guard image.tags.count < attributes.tagQuota else {
+            throw GlimpseError.tooLarge("Maximum number of tags exceeded (\(attributes.tagQuota)).")
+        }
+        var changed = image
+        changed.tags.append(tag)
+        try await catalog.updateImage(changed, expecting: image.status)
+    }
+
+    public func removeTag(_ id: String, tag: String, principal: Principal) async throws {
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.canModify(image, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
+        }
+        guard image.tags.contains(tag) else { throw GlimpseError.notFound("Tag \(tag) not found.") }
+        var changed = image
+        changed.tags.removeAll { $0 == tag }
+        try await catalog.updateImage(changed, expecting: image.status)
+    }
+
+    static func isUUID(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count == 36 else { return false }
+        for (i, c) in b.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                guard c == UInt8(ascii: "-") else { return false }
+            } else {
+                let hex = (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
+                guard hex else { return false }
+            }
+        }
+        return true
+    }
+}

@@ -1,0 +1,18 @@
+import GlimpseDomain
+
+/// What the image operations need to know from `glance-api.conf` (`[DEFAULT]` options of Glance).
+public struct ImageServiceConfiguration: Sendable {
+    /// `image_size_cap`: largest image accepted, in bytes (Glance: 1 TiB).
+    public var imageSizeCap: Int64 = 1 << 40
+    /// `hashing_algorithm` for `os_hash_value`.
+    public var hashingAlgorithm = "sha512"
+    /// `image_member_quota`.
+    public var memberQuota = 128
+    /// `image_property_quota`, `image_tag_quota`, and the format lists.
+    public var attributes = ImageAttributes()
+    /// `limit_param_default` and `api_limit_max` for lists.
+    public var limitDefault = 25
+    public var limitMax = 1000
+
+    public init() {}
+}

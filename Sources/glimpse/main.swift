@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import GlimpseApp
+import GlimpseCatalog
+import Logging
+
+/// Options shared by every command that reads the configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "A glance-api.conf style INI file.")
+    var config: String?
+
+    @Option(name: .long, parsing: .singleValue, help: "Override any option: --set section.name=value (repeatable).")
+    var set: [String] = []
+
+    @Option(name: .customLong("bind-host"), help: "Address to listen on (DEFAULT.bind_host).") var bindHost: String?
+    @Option(name: .customLong("bind-port"), help: "Port to listen on (DEFAULT.bind_port; 0 picks one).") var bindPort: String?
+    @Option(name: .customLong("connection"), help: "Catalog URL ([database] connection).") var connection: String?
+    @Option(name: .customLong("filesystem-store-datadir"), help: "Filesystem store directory.") var datadir: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func load() throws -> GlimpseConfiguration {
+        var file: INIFile?
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw ValidationError("cannot read configuration file \(config)")
+            }
+            file = try INIFile(parsing: text)
+        }
+        var flags: [String: String] = [:]
+        if let bindHost { flags["bind-host"] = bindHost }
+        if let bindPort { flags["bind-port"] = bindPort }
+        if let connection { flags["connection"] = connection }
+        if let datadir { flags["filesystem-store-datadir"] = datadir }
+        var merged = file ?? INIFile()
+        if !set.isEmpty {
+            var values = merged.values
+            for item in set {
+                guard let eq = item.firstIndex(of: "="), item[..<eq].contains(".") else {
+                    throw ValidationError("--set takes section.name=value, got \(item)")
+                }
+                values[String(item[..<eq])] = String(item[item.index(after: eq)...])
+            }
+            merged = INIFile(values: values)
+        }
+        return try GlimpseConfiguration.load(file: merged, environment: ProcessInfo.processInfo.environment, flags: flags)
+    }
+
+    func logger() -> Logger {
+        var logger = Logger(label: "glimpse")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
+@main
+struct Glimpse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "glimpse",
+        abstract: "An OpenStack Glance-compatible image service.",
+        subcommands: [Serve.self, DB.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the image API (SQLite and ./data by default).")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        try await GlimpseApp.serve(configuration, logger: options.logger())
+    }
+}
+
+struct DB: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "db", abstract: "Catalog maintenance.", subcommands: [Sync.self])
+
+    struct Sync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create or upgrade the catalog schema (glance-manage db_sync).")
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let configuration = try options.load()
+            let (_, executor) = try await GlimpseApp.openCatalog(configuration, logger: options.logger())
+            try await executor.close()
+            print("catalog is at Glance's migration head")
+        }
+    }
+}
