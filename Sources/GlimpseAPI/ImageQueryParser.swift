@@ -26,7 +26,7 @@ struct ImageQueryParser {
 
     func parse(_ params: [(String, String)]) throws -> ImageQuery {
         var q = ImageQuery()
-        q.limit = limitDefault
+        q.limit = min(limitDefault, limitMax)
         var sortKeys: [String] = []
         var sortDirs: [String] = []
         var sortParam: String?

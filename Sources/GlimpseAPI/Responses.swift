@@ -34,6 +34,8 @@ extension Request {
             buffer = try await collectBody(upTo: limit)
         } catch let e as HTTPError where e.status == .contentTooLarge {
             throw GlimpseError.tooLarge("Request body is larger than \(limit) bytes.")
+        } catch is NIOTooManyBytesError {
+            throw GlimpseError.tooLarge("Request body is larger than \(limit) bytes.")
         }
         guard buffer.readableBytes > 0 else { throw GlimpseError.badRequest("Malformed JSON in request body.") }
         return try JSONValue.parse(Array(buffer.readableBytesView))

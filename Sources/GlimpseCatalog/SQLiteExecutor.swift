@@ -6,37 +6,59 @@ import NIOCore
 import NIOPosix
 import SQLiteNIO
 
-/// SQLite behind the catalog: a small pool of connections in WAL mode. Write transactions take
-/// the database lock up front (`BEGIN IMMEDIATE`) so two writers never deadlock on an upgrade.
+/// SQLite behind the catalog, in WAL mode: a pool of reader connections and one writer.
+///
+/// All writes in this process go through the single writer connection, one transaction at a
+/// time, so they never wait on each other inside SQLite. SQLite calls run on a thread pool of
+/// our own, sized so the connection holding the write lock always has a thread to finish on;
+/// a lock held by another process is waited for with `busy_timeout` (sleeping, not spinning).
 public final class SQLiteExecutor: SQLExecutor {
-    let pool: ConnectionPool<SQLiteConnection>
+    let readers: ConnectionPool<SQLiteConnection>
+    let writer: ConnectionPool<SQLiteConnection>
+    let threadPool: NIOThreadPool
+    static let busyTimeoutMilliseconds = 10_000
 
-    /// Opens `path` (created if missing) with `poolSize` connections; `:memory:` gets one.
+    /// Opens `path` (created if missing) with `poolSize` reader connections plus one writer;
+    /// `:memory:` gets a single connection for both.
     public static func open(path: String, poolSize: Int = 4, logger: Logger = Logger(label: "glimpse.sqlite")) async throws
         -> SQLiteExecutor
     {
-        let storage: SQLiteConnection.Storage = path == ":memory:" ? .memory : .file(path: path)
-        let size = path == ":memory:" ? 1 : max(1, poolSize)
-        var connections: [SQLiteConnection] = []
-        for _ in 0..<size {
-            let c = try await SQLiteConnection.open(storage: storage, logger: logger)
-            if path != ":memory:" {
-                _ = try await c.query("PRAGMA journal_mode=WAL", [])
-                _ = try await c.query("PRAGMA synchronous=NORMAL", [])
+        let memory = path == ":memory:"
+        let readerCount = memory ? 0 : max(1, poolSize)
+        let threadPool = NIOThreadPool(numberOfThreads: readerCount + 2)
+        threadPool.start()
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        let storage: SQLiteConnection.Storage = memory ? .memory : .file(path: path)
+        func connect() async throws -> SQLiteConnection {
+            let c = try await SQLiteConnection.open(storage: storage, threadPool: threadPool, logger: logger, on: eventLoop)
+            _ = try await c.query("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)", [])
+            if !memory {
+                _ = try await c.query("PRAGMA journal_mode = WAL", [])
+                _ = try await c.query("PRAGMA synchronous = NORMAL", [])
             }
-            connections.append(c)
+            return c
         }
-        return SQLiteExecutor(pool: ConnectionPool(connections))
+        let writerPool = ConnectionPool([try await connect()])
+        var readerConnections: [SQLiteConnection] = []
+        for _ in 0..<readerCount { readerConnections.append(try await connect()) }
+        let readerPool = memory ? writerPool : ConnectionPool(readerConnections)
+        return SQLiteExecutor(readers: readerPool, writer: writerPool, threadPool: threadPool)
     }
 
-    init(pool: ConnectionPool<SQLiteConnection>) { self.pool = pool }
+    init(readers: ConnectionPool<SQLiteConnection>, writer: ConnectionPool<SQLiteConnection>, threadPool: NIOThreadPool) {
+        self.readers = readers
+        self.writer = writer
+        self.threadPool = threadPool
+    }
 
+    /// Statements that change data go to the writer; everything else to a reader.
     public func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        try await pool.withConnection { try await Self.run($0, sql, binds) }
+        let isRead = sql.hasPrefix("SELECT") || sql.hasPrefix("PRAGMA")
+        return try await (isRead ? readers : writer).withConnection { try await Self.run($0, sql, binds) }
     }
 
     public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLQueryable) async throws -> T) async throws -> T {
-        try await pool.withConnection { connection in
+        try await writer.withConnection { connection in
             _ = try await Self.run(connection, "BEGIN IMMEDIATE", [])
             do {
                 let result = try await body(Transaction(connection: connection))
@@ -50,7 +72,10 @@ public final class SQLiteExecutor: SQLExecutor {
     }
 
     public func close() async throws {
-        for c in pool.drain() { try await c.close() }
+        var all = writer.drain()
+        if readers !== writer { all += readers.drain() }
+        for c in all { try await c.close() }
+        try await threadPool.shutdownGracefully()
     }
 
     struct Transaction: SQLQueryable {

@@ -1,0 +1,163 @@
+import Foundation
+import GlimpseCatalog
+import GlimpseDomain
+import Testing
+
+/// The `ImageCatalog` contract. Each test runs against every catalog backend available here
+/// (SQLite in memory and on disk; PostgreSQL joins when its issue lands).
+@Suite struct CatalogConformanceTests {
+    /// Runs `body` once per backend, each on a fresh, migrated catalog that is closed afterwards.
+    static func forEachBackend(_ body: (String, any ImageCatalog) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glimpse-cat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let backends: [(String, SQLiteExecutor)] = [
+            ("sqlite-memory", try await SQLiteExecutor.open(path: ":memory:")),
+            ("sqlite-file", try await SQLiteExecutor.open(path: dir.appendingPathComponent("c.db").path, poolSize: 3)),
+        ]
+        for (name, executor) in backends {
+            let catalog = SQLCatalog(executor: executor)
+            do {
+                try await catalog.migrate()
+                try await body(name, catalog)
+                try await executor.close()
+            } catch {
+                try? await executor.close()
+                throw error
+            }
+        }
+    }
+
+    func newImage(_ id: String = UUID().uuidString.lowercased(), owner: String = "p1") -> Image {
+        var i = Image(id: id, name: "n", owner: owner, containerFormat: "bare", diskFormat: "raw", createdAt: Date())
+        i.properties = ["a": "1"]
+        i.tags = ["t"]
+        return i
+    }
+
+    @Test func createReadAndDuplicate() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = newImage()
+            try await catalog.createImage(image)
+            let read = try #require(try await catalog.image(id: image.id), "\(name)")
+            #expect(read.name == "n" && read.properties == ["a": "1"] && read.tags == ["t"] && read.status == .queued, "\(name)")
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.createImage(image) }
+        }
+    }
+
+    @Test func compareAndSwapOnStatus() async throws {
+        try await Self.forEachBackend { name, catalog in
+            var image = newImage()
+            try await catalog.createImage(image)
+            image.status = .saving
+            try await catalog.updateImage(image, expecting: .queued)
+            // A second writer expecting queued loses.
+            do {
+                try await catalog.updateImage(image, expecting: .queued)
+                Issue.record("\(name): stale CAS succeeded")
+            } catch let e as GlimpseError {
+                #expect(e.code == .conflict, "\(name)")
+            }
+            #expect(try await catalog.image(id: image.id)?.status == .saving, "\(name)")
+        }
+    }
+
+    @Test func racingWritersGetOneWinner() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = newImage()
+            try await catalog.createImage(image)
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        var saving = image
+                        saving.status = .saving
+                        do {
+                            try await catalog.updateImage(saving, expecting: .queued)
+                            return true
+                        } catch let e as GlimpseError where e.code == .conflict {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(wins == 1, "\(name)")
+        }
+    }
+
+    @Test func childrenAreSyncedAndRevived() async throws {
+        try await Self.forEachBackend { name, catalog in
+            var image = newImage()
+            try await catalog.createImage(image)
+            image.properties = ["b": "2"]
+            image.tags = ["u", "v"]
+            image.locations = [ImageLocation(url: "file:///x/\(image.id)", metadataJSON: #"{"store": "fs"}"#)]
+            try await catalog.updateImage(image, expecting: nil)
+            var read = try #require(try await catalog.image(id: image.id))
+            #expect(read.properties == ["b": "2"] && read.tags == ["u", "v"], "\(name)")
+            #expect(read.locations.map(\.url) == ["file:///x/\(image.id)"], "\(name)")
+            read.properties = ["a": "again", "b": "2"]
+            read.locations = []
+            try await catalog.updateImage(read, expecting: nil)
+            let again = try #require(try await catalog.image(id: image.id))
+            #expect(again.properties == ["a": "again", "b": "2"] && again.locations.isEmpty, "\(name)")
+        }
+    }
+
+    @Test func deletedImagesDisappearButKeepTheirID() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = newImage()
+            try await catalog.createImage(image)
+            try await catalog.deleteImage(id: image.id, expecting: .queued)
+            #expect(try await catalog.image(id: image.id) == nil, "\(name)")
+            let admin = Principal(projectID: "p1", userID: nil, roles: ["admin"])
+            #expect(try await catalog.listImages(ImageQuery(), for: admin).isEmpty, "\(name)")
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.createImage(image) }
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.deleteImage(id: image.id, expecting: nil) }
+        }
+    }
+
+    @Test func membersLifecycle() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = newImage()
+            try await catalog.createImage(image)
+            let m = ImageMember(imageID: image.id, memberID: "p2", createdAt: Date())
+            try await catalog.addMember(m)
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.addMember(m) }
+            var accepted = m
+            accepted.status = .accepted
+            try await catalog.updateMember(accepted)
+            #expect(try await catalog.member(imageID: image.id, memberID: "p2")?.status == .accepted, "\(name)")
+            try await catalog.removeMember(imageID: image.id, memberID: "p2")
+            #expect(try await catalog.members(imageID: image.id).isEmpty, "\(name)")
+            // Re-adding after removal works (the unique key includes deleted_at).
+            try await catalog.addMember(m)
+            #expect(try await catalog.members(imageID: image.id).count == 1, "\(name)")
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.removeMember(imageID: image.id, memberID: "nobody") }
+        }
+    }
+
+    @Test func listAppliesVisibilityInTheQuery() async throws {
+        try await Self.forEachBackend { name, catalog in
+            var mine = newImage(owner: "p1")
+            mine.visibility = .private
+            var theirs = newImage(owner: "p2")
+            theirs.visibility = .private
+            var pub = newImage(owner: "p2")
+            pub.visibility = .public
+            for i in [mine, theirs, pub] { try await catalog.createImage(i) }
+            let p1 = Principal(projectID: "p1", userID: nil, roles: ["member"])
+            let seen = Set(try await catalog.listImages(ImageQuery(), for: p1).map(\.id))
+            #expect(seen == [mine.id, pub.id], "\(name)")
+        }
+    }
+
+    @Test func timestampsRoundTripInSQLAlchemyFormat() {
+        let d = Date(timeIntervalSince1970: 1_764_012_589.121211)
+        let text = SQLTimestamp.format(d)
+        #expect(text == "2025-11-24 19:29:49.121211")
+        #expect(abs((SQLTimestamp.parse(text)?.timeIntervalSince1970 ?? 0) - d.timeIntervalSince1970) < 0.000002)
+        #expect(SQLTimestamp.parse("2026-11-24 19:29:49")?.timeIntervalSince1970 == 1_795_548_589)
+        #expect(SQLTimestamp.format(Date(timeIntervalSince1970: 0)) == "1970-01-01 00:00:00.000000")
+        #expect(SQLTimestamp.parse("garbage") == nil)
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import GlimpseAPI
+import GlimpseCatalog
+import GlimpseCore
+import GlimpseDomain
+import GlimpseStore
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// An in-process Glimpse: the real router on an in-memory SQLite catalog and an in-memory store.
+struct TestGlimpse {
+    let app: Application<RouterResponder<GlimpseRequestContext>>
+    let service: ImageService
+    let store: InMemoryBlobStore
+    let catalog: SQLCatalog
+    let executor: SQLiteExecutor
+
+    static func make(
+        clock: (@Sendable () -> Date)? = nil, configure: (inout ImageServiceConfiguration) -> Void = { _ in }
+    ) async throws -> TestGlimpse {
+        let executor = try await SQLiteExecutor.open(path: ":memory:")
+        let clock = clock ?? { Date() }
+        let catalog = SQLCatalog(executor: executor, clock: clock)
+        try await catalog.migrate()
+        let store = InMemoryBlobStore()
+        var configuration = ImageServiceConfiguration()
+        configure(&configuration)
+        let service = ImageService(catalog: catalog, defaultStore: store, configuration: configuration, clock: clock)
+        let router = GlimpseRouter.build(service: service, configuration: APIConfiguration())
+        return TestGlimpse(app: Application(router: router), service: service, store: store, catalog: catalog, executor: executor)
+    }
+
+    /// Runs `body` against the router, then closes the catalog (SQLiteNIO insists on it).
+    func test<T>(_ body: @Sendable (Client) async throws -> T) async throws -> T {
+        do {
+            let result = try await app.test(.router) { client in try await body(Client(inner: client)) }
+            try await executor.close()
+            return result
+        } catch {
+            try? await executor.close()
+            throw error
+        }
+    }
+}
+
+/// Identities used across the tests (noauth headers).
+enum Who {
+    static let admin: [String: String] = [:]
+    static let alice: [String: String] = ["X-Project-Id": "proj-alice", "X-Roles": "member,reader", "X-User-Id": "alice"]
+    static let bob: [String: String] = ["X-Project-Id": "proj-bob", "X-Roles": "member,reader", "X-User-Id": "bob"]
+    static let aliceReader: [String: String] = ["X-Project-Id": "proj-alice", "X-Roles": "reader"]
+}
+
+struct Client: Sendable {
+    let inner: any TestClientProtocol
+
+    @discardableResult
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, body: ByteBuffer? = nil,
+        contentType: String? = nil, as who: [String: String] = Who.admin, headers extra: [String: String] = [:]
+    ) async throws -> TestResponse {
+        var headers = HTTPFields()
+        for (k, v) in who.merging(extra, uniquingKeysWith: { $1 }) { headers[HTTPField.Name(k)!] = v }
+        var payload = body
+        if let json {
+            payload = ByteBuffer(string: json)
+            headers[.contentType] = contentType ?? "application/json"
+        } else if let contentType {
+            headers[.contentType] = contentType
+        }
+        return try await inner.execute(uri: uri, method: method, headers: headers, body: payload)
+    }
+
+    /// Creates an image and returns its id.
+    func create(_ json: String = #"{"name": "img", "disk_format": "raw", "container_format": "bare"}"#,
+                as who: [String: String] = Who.admin) async throws -> String {
+        let r = try await send(.post, "/v2/images", json: json, as: who)
+        guard r.status == .created, let id = r.json["id"]?.stringValue else {
+            throw TestFailure("create failed: \(r.status) \(String(buffer: r.body))")
+        }
+        return id
+    }
+
+    func upload(_ id: String, _ data: [UInt8], as who: [String: String] = Who.admin) async throws -> TestResponse {
+        try await send(.put, "/v2/images/\(id)/file", body: ByteBuffer(bytes: data), contentType: "application/octet-stream", as: who)
+    }
+
+    func patch(_ id: String, _ ops: String, as who: [String: String] = Who.admin,
+               mediaType: String = "application/openstack-images-v2.1-json-patch") async throws -> TestResponse {
+        try await send(.patch, "/v2/images/\(id)", json: ops, contentType: mediaType, as: who)
+    }
+
+    func ids(_ query: String, as who: [String: String] = Who.admin) async throws -> [String] {
+        let r = try await send(.get, "/v2/images" + (query.isEmpty ? "" : "?" + query), as: who)
+        guard r.status == .ok else { throw TestFailure("list \(query) failed: \(r.status) \(String(buffer: r.body))") }
+        return r.json["images"]?.arrayValue?.compactMap { $0.objectValue?["id"]?.stringValue } ?? []
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+extension TestResponse {
+    var json: JSONObject { (try? JSONValue.parse(Array(body.readableBytesView)))?.objectValue ?? JSONObject() }
+}
+
+/// Deterministic pseudo-random bytes.
+func bytes(_ count: Int, seed: UInt64 = 42) -> [UInt8] {
+    var state = seed &* 6364136223846793005 &+ 1442695040888963407
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return UInt8(truncatingIfNeeded: state >> 33)
+    }
+}
+
+/// A clock that moves one second forward on every reading, so creation times are distinct.
+final class SteppingClock: Sendable {
+    let counter = NIOLockedValueBox<Double>(1_700_000_000)
+    func now() -> Date {
+        counter.withLockedValue { t in
+            t += 1
+            return Date(timeIntervalSince1970: t)
+        }
+    }
+}
