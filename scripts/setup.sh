@@ -50,8 +50,17 @@ if [ "${#missing[@]}" -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
       || { tail -20 /tmp/glimpse-setup-apt.log >&2; fail "apt-get update failed"; }
   fi
   say "apt-get install ${missing[*]}"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/glimpse-setup-apt.log 2>&1 \
-    || { tail -20 /tmp/glimpse-setup-apt.log >&2; fail "apt-get install ${missing[*]} failed (log: /tmp/glimpse-setup-apt.log)"; }
+  if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/glimpse-setup-apt.log 2>&1; then
+    if [ "$need_update" = 0 ]; then   # a stale index can name files the mirror no longer has
+      say "apt-get update (install failed with the old index)"
+      $SUDO apt-get update -qq >>/tmp/glimpse-setup-apt.log 2>&1 || true
+      $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/glimpse-setup-apt.log 2>&1 \
+        || { tail -20 /tmp/glimpse-setup-apt.log >&2; fail "apt-get install ${missing[*]} failed (log: /tmp/glimpse-setup-apt.log)"; }
+    else
+      tail -20 /tmp/glimpse-setup-apt.log >&2
+      fail "apt-get install ${missing[*]} failed (log: /tmp/glimpse-setup-apt.log)"
+    fi
+  fi
 fi
 
 # ---- Python virtualenv -----------------------------------------------------------

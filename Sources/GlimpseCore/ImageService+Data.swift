@@ -66,6 +66,9 @@ extension ImageService {
         var active = saving
         active.status = .active
         active.size = size
+        // A raw disk's virtual size is its byte count. Other formats need the format inspector
+        // (a later issue) and keep virtual_size null until then.
+        active.virtualSize = saving.diskFormat == "raw" ? size : nil
         active.checksum = hashes.checksum
         active.osHashAlgo = hashes.algorithm
         active.osHashValue = hashes.value

@@ -76,6 +76,13 @@ class Results:
     def eq(self, name: str, got, want) -> bool:
         return self.check(name, got == want, f"got {got!r}, want {want!r}")
 
+    def same_doc(self, name: str, got: dict, want: dict) -> bool:
+        """Equal dicts; on failure, show only the keys that differ."""
+        got, want = got or {}, want or {}
+        diff = {k: (got.get(k, "<missing>"), want.get(k, "<missing>"))
+                for k in sorted(set(got) | set(want)) if got.get(k, "<missing>") != want.get(k, "<missing>")}
+        return self.check(name, not diff, "differs (got, want): " + repr(diff))
+
     def skip(self, name: str, why: str) -> None:
         self.skipped += 1
         print(f"SKIP {name} ({why})", flush=True)
@@ -105,6 +112,11 @@ class Results:
 def run_test(title: str, body) -> None:
     """Run ``body(results)``; an exception counts as one failed check. Exits the process."""
     r = Results(title)
+
+    def on_term(signum, _frame):  # e.g. `timeout` in scripts/test.sh: still stop our servers
+        raise TimeoutError(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         body(r)
     except SkipTest as e:

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# scripts/test.sh - THE test command: bash scripts/test.sh
+#
+#   1. scripts/setup.sh          Debian packages + .venv with the OpenStack clients
+#   2. swift build --build-tests debug build of everything, once
+#   3. swift test                Swift Testing + XCTest unit tests
+#   4. integration tests         each script in INTEGRATION_TESTS below, run with
+#                                .venv/bin/python against .build/debug/glimpse
+#
+# Prints "swift test: passed|FAILED", then one line per integration script, then
+# "N passed, M failed" (N/M count integration scripts) and exits non-zero on any failure.
+#
+#   bash scripts/test.sh                          everything
+#   bash scripts/test.sh test_scenario.py         only the named integration script(s)
+#   SKIP_UNIT=1 bash scripts/test.sh              skip `swift test`
+#   INTEGRATION_TIMEOUT=1800 bash scripts/test.sh per-script time limit in seconds
+set -uo pipefail
+
+# Integration scripts (tests/integration/<name>), in the order they run. Add new ones here.
+INTEGRATION_TESTS=(
+  test_scenario.py
+  test_interrupted_upload.py
+  test_streaming_memory.py
+  test_glance_dropin.py
+)
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+INTEGRATION_TIMEOUT="${INTEGRATION_TIMEOUT:-1800}"
+if [ $# -gt 0 ]; then INTEGRATION_TESTS=("$@"); fi
+
+step() { printf '\n==== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
+
+step "setup"
+bash scripts/setup.sh || { echo "scripts/setup.sh failed"; echo "0 passed, 1 failed"; exit 1; }
+
+step "swift build --build-tests"
+if ! swift build --build-tests; then
+  echo "swift build: FAILED"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+GLIMPSE_BIN="$ROOT/.build/debug/glimpse"
+if [ ! -x "$GLIMPSE_BIN" ]; then
+  echo "swift build: no executable at $GLIMPSE_BIN"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+unit_rc=0
+if [ "${SKIP_UNIT:-0}" = 1 ]; then
+  unit_result="swift test: skipped (SKIP_UNIT=1)"
+else
+  step "swift test"
+  swift test --skip-build
+  unit_rc=$?
+  if [ "$unit_rc" = 0 ]; then unit_result="swift test: passed"; else unit_result="swift test: FAILED (exit $unit_rc)"; fi
+fi
+
+passed=0; failed=0; lines=()
+for t in "${INTEGRATION_TESTS[@]}"; do
+  step "integration: $t"
+  start=$(date +%s)
+  env -u GLIMPSE_URL GLIMPSE_BIN="$GLIMPSE_BIN" PYTHONUNBUFFERED=1 \
+    timeout --kill-after=30 "$INTEGRATION_TIMEOUT" "$ROOT/.venv/bin/python" "tests/integration/$t"
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  if [ "$rc" = 0 ]; then
+    passed=$((passed + 1)); lines+=("  ok      $t (${secs}s)")
+  else
+    [ "$rc" = 124 ] && note=" - timed out after ${INTEGRATION_TIMEOUT}s" || note=""
+    failed=$((failed + 1)); lines+=("  FAILED  $t (exit $rc, ${secs}s$note)")
+  fi
+done
+
+step "summary"
+echo "$unit_result"
+echo "integration tests:"
+printf '%s\n' "${lines[@]}"
+echo "$passed passed, $failed failed"
+[ "$unit_rc" = 0 ] && [ "$failed" = 0 ]
