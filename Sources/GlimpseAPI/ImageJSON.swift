@@ -8,7 +8,7 @@ enum ImageJSON {
     /// Internal properties Glance never shows.
     static let hiddenProperties: Set<String> = ["os_glance_stage_host", "os_glance_hash_op_host"]
 
-    static func render(_ image: Image) -> JSONValue {
+    static func render(_ image: Image, showStores: Bool) -> JSONValue {
         var o = JSONObject()
         for (key, value) in image.properties.sorted(by: { $0.key < $1.key }) where !hiddenProperties.contains(key) {
             o[key] = .string(value)
@@ -35,7 +35,16 @@ enum ImageJSON {
         o["self"] = .string("/v2/images/\(image.id)")
         o["file"] = .string("/v2/images/\(image.id)/file")
         o["schema"] = .string("/v2/schemas/image")
+        if showStores {
+            let ids = image.locations.filter { $0.status == "active" }.compactMap(storeID)
+            if !ids.isEmpty { o["stores"] = .string(ids.joined(separator: ",")) }
+        }
         return .object(o)
+    }
+
+    /// The store id glance_store keeps in a location's metadata (`{"store": "fs"}`).
+    static func storeID(_ location: ImageLocation) -> String? {
+        (try? JSONValue.parse(Array(location.metadataJSON.utf8)))?.objectValue?["store"]?.stringValue
     }
 
     static func render(_ member: ImageMember) -> JSONValue {

@@ -126,6 +126,7 @@ public struct GlimpseConfiguration: Sendable {
         service.attributes = ImageAttributes(
             formats: formats, propertyQuota: try int("DEFAULT.image_property_quota"), tagQuota: try int("DEFAULT.image_tag_quota"))
         api.formats = formats
+        api.multiStore = !backends.isEmpty
         api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
     }
 

@@ -112,7 +112,7 @@ extension SQLCatalog {
             "SELECT \(Self.imageColumns) FROM images WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?"
         binds.append(.int(Int64(query.limit)))
         var images = try await db.query(sql, binds).compactMap(Self.decodeImage)
-        try await loadChildren(db, into: &images, withLocations: false)
+        try await loadChildren(db, into: &images, withLocations: true)
         return images
     }
 
