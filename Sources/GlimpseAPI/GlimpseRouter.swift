@@ -13,6 +13,7 @@ public enum GlimpseRouter {
         Versions.register(on: router)
         ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats))
             .register(on: router)
+        V1Routes(service: service, configuration: configuration).register(on: router)
         return router
     }
 }

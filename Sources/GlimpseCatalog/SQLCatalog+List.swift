@@ -35,6 +35,9 @@ extension SQLCatalog {
         var binds: [SQLValue] = [.bool(false)]
         addVisibility(query, principal, &conditions, &binds)
 
+        if query.excludePublic {
+            conditions.append("images.visibility <> 'public'")
+        }
         if let hidden = query.osHidden {
             conditions.append("images.os_hidden = ?")
             binds.append(.bool(hidden))

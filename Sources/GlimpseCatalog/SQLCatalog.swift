@@ -268,8 +268,8 @@ public struct SQLCatalog: ImageCatalog {
 
     public func updateMember(_ member: ImageMember) async throws {
         let rows = try await db.query(
-            "UPDATE image_members SET status = ?, updated_at = ? WHERE image_id = ? AND member = ? AND deleted = ? RETURNING id",
-            [.text(member.status.rawValue), .date(member.updatedAt), .text(member.imageID), .text(member.memberID), .bool(false)])
+            "UPDATE image_members SET status = ?, can_share = ?, updated_at = ? WHERE image_id = ? AND member = ? AND deleted = ? RETURNING id",
+            [.text(member.status.rawValue), .bool(member.canShare), .date(member.updatedAt), .text(member.imageID), .text(member.memberID), .bool(false)])
         guard !rows.isEmpty else { throw GlimpseError.notFound("Member \(member.memberID) not found.") }
     }
 

@@ -8,8 +8,13 @@ extension ImageService {
     /// `PUT /v2/images/{id}/file`: queued → saving → active, streaming the body once through the
     /// size limit, the hashes and a staged store write. On any failure (bad size, client gone,
     /// store error) the write is cancelled and the image returns to `queued` with no data.
+    ///
+    /// v1 semantics come with `expectedChecksum` and `killOnMismatch`: a declared size or checksum
+    /// that the data does not match kills the image (`killed`, no data kept) instead of
+    /// returning it to `queued`.
     public func upload<Body: AsyncSequence>(
-        _ id: String, body: Body, declaredSize: Int64?, principal: Principal
+        _ id: String, body: Body, declaredSize: Int64?, expectedChecksum: String? = nil, killOnMismatch: Bool = false,
+        principal: Principal
     ) async throws -> Image where Body.Element == ByteBuffer {
         let image = try await visibleImage(id, principal: principal)
         guard policy.canModify(image, principal: principal) else {
@@ -46,19 +51,26 @@ extension ImageService {
                     throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(configuration.imageSizeCap) bytes.")
                 }
                 if let declaredSize, total > declaredSize {
-                    throw GlimpseError.badRequest("The image data is larger than the declared size (\(declaredSize) bytes).")
+                    throw Mismatch(message: "The image data is larger than the declared size (\(declaredSize) bytes).")
                 }
                 hasher.update(chunk)
                 try await writer.write(chunk)
             }
             size = hasher.byteCount
             if let declaredSize, size != declaredSize {
-                throw GlimpseError.badRequest("The image data is \(size) bytes, not the declared \(declaredSize).")
+                throw Mismatch(message: "The image data is \(size) bytes, not the declared \(declaredSize).")
             }
             hashes = hasher.finalize()
+            if let expectedChecksum, expectedChecksum.lowercased() != hashes.checksum {
+                throw Mismatch(message: "The checksum of the image data (\(hashes.checksum)) does not match the supplied checksum.")
+            }
             location = try await writer.commit()
         } catch {
             await writer.cancel()
+            if let mismatch = error as? Mismatch {
+                if killOnMismatch { await kill(saving) } else { await returnToQueued(saving) }
+                throw GlimpseError.badRequest(mismatch.message)
+            }
             await returnToQueued(saving)
             throw Self.uploadError(error)
         }
@@ -82,6 +94,20 @@ extension ImageService {
                 throw GlimpseError(.gone, "Image \(id) was deleted while its data was being uploaded.", underlying: error)
             }
             throw error
+        }
+    }
+
+    struct Mismatch: Error { let message: String }
+
+    /// v1: data that does not match what the client declared kills the image.
+    func kill(_ saving: Image) async {
+        var killed = saving
+        killed.status = .killed
+        killed.clearData()
+        do {
+            try await catalog.updateImage(killed, expecting: .saving)
+        } catch {
+            logger.info("upload cleanup found the image changed", metadata: ["image": "\(saving.id)", "error": "\(error)"])
         }
     }
 

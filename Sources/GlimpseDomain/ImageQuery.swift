@@ -26,6 +26,8 @@ public struct ImageQuery: Sendable, Equatable {
     public var marker: String?
     public var sort: [(SortKey, SortDirection)] = [(.createdAt, .desc)]
     public var visibility: VisibilityFilter?
+    /// v1's `is_public=false`: everything but public images.
+    public var excludePublic = false
     public var memberStatus: MemberStatusFilter = .only(.accepted)
     /// `nil` means both; the API default is `false` (hidden images are left out).
     public var osHidden: Bool? = false
@@ -41,7 +43,7 @@ public struct ImageQuery: Sendable, Equatable {
 
     public static func == (a: ImageQuery, b: ImageQuery) -> Bool {
         a.limit == b.limit && a.marker == b.marker && a.sort.map { "\($0.0)\($0.1)" } == b.sort.map { "\($0.0)\($0.1)" }
-            && a.visibility == b.visibility && a.memberStatus == b.memberStatus && a.osHidden == b.osHidden
+            && a.visibility == b.visibility && a.excludePublic == b.excludePublic && a.memberStatus == b.memberStatus && a.osHidden == b.osHidden
             && a.protected == b.protected && a.columns == b.columns && a.tags == b.tags && a.properties == b.properties
             && a.times.map { "\($0.column)\($0.op)\($0.date)" } == b.times.map { "\($0.column)\($0.op)\($0.date)" }
             && a.ranges.map { "\($0.column)\(String(describing: $0.min))\(String(describing: $0.max))" }
