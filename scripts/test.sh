@@ -22,6 +22,7 @@ INTEGRATION_TESTS=(
   test_interrupted_upload.py
   test_streaming_memory.py
   test_glance_dropin.py
+  test_v1_walkthrough.py
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

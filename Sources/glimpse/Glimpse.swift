@@ -57,14 +57,19 @@ struct Glimpse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glimpse",
         abstract: "An OpenStack Glance-compatible image service.",
-        subcommands: [Serve.self, DB.self])
+        subcommands: [Serve.self, DB.self, Control.self])
 }
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the image API (SQLite and ./data by default).")
     @OptionGroup var options: ConfigOptions
+    @Option(help: "api (the Image API on 9292) or registry (glance-registry's API on 9191; not built yet).")
+    var role: String = "api"
 
     func run() async throws {
+        guard role == "api" else {
+            throw ValidationError("--role \(role): the registry API is not implemented yet; only --role api is")
+        }
         let configuration = try options.load()
         try await GlimpseApp.serve(configuration, logger: options.logger())
     }
