@@ -23,6 +23,7 @@ INTEGRATION_TESTS=(
   test_streaming_memory.py
   test_glance_dropin.py
   test_v1_walkthrough.py
+  test_registry.py
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

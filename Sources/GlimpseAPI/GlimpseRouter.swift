@@ -16,4 +16,13 @@ public enum GlimpseRouter {
         V1Routes(service: service, configuration: configuration).register(on: router)
         return router
     }
+
+    /// The glance-registry API (`glimpse serve --role registry`).
+    public static func buildRegistry(service: ImageService, configuration: APIConfiguration) -> Router<GlimpseRequestContext> {
+        let router = Router(context: GlimpseRequestContext.self)
+        router.add(middleware: GlanceResponseMiddleware())
+        router.add(middleware: NoAuthMiddleware(defaultProject: configuration.noauthDefaultProject))
+        RegistryRoutes(service: service, configuration: configuration).register(on: router)
+        return router
+    }
 }

@@ -33,6 +33,29 @@ struct V1Metadata {
         }
     }
 
+    /// Reads a registry API image document (`{"image": {...}}`'s inner object): the same fields
+    /// as the v1 headers, with `properties` as an object.
+    init(registryImage o: JSONObject) throws {
+        for (key, value) in o.pairs {
+            if key == "properties" {
+                guard let props = value.objectValue else { throw GlimpseError.badRequest("properties must be an object") }
+                for (k, v) in props.pairs {
+                    guard let s = v.stringValue else { throw GlimpseError.badRequest("Property \(k) must be a string.") }
+                    properties[k] = s
+                }
+                continue
+            }
+            guard Self.allowed.contains(key) else { throw GlimpseError.badRequest("Unknown image attribute '\(key)'.") }
+            switch value {
+            case .null: continue
+            case .string(let s): meta[key] = s
+            case .bool(let b): meta[key] = b ? "true" : "false"
+            case .int(let i): meta[key] = String(i)
+            default: throw GlimpseError.badRequest("Invalid value for '\(key)'.")
+            }
+        }
+    }
+
     /// oslo's `bool_from_string`, not strict.
     static func bool(_ s: String) -> Bool { ["1", "t", "true", "on", "y", "yes"].contains(s.lowercased()) }
 

@@ -195,12 +195,13 @@ struct V1Routes: Sendable {
         .object(JSONObject([("member_id", .string(m.memberID)), ("can_share", .bool(m.canShare))]))
     }
 
-    func registerMembers(on router: Router<GlimpseRequestContext>) {
-        router.get("/v1/images/:id/members") { request, context in
+    /// Members under `prefix` (`/v1` for the Image API, empty for the registry).
+    func registerMembers(on router: Router<GlimpseRequestContext>, prefix: String = "/v1") {
+        router.get(RouterPath(prefix + "/images/:id/members")) { request, context in
             let members = try await service.members(context.parameters.decoded("id"), principal: context.principal)
             return Response.json(.object(JSONObject([("members", .array(members.map(Self.memberJSON)))])))
         }
-        router.put("/v1/images/:id/members") { request, context in
+        router.put(RouterPath(prefix + "/images/:id/members")) { request, context in
             var request = request
             let body = try await request.jsonBody(limit: configuration.maxJSONBodySize)
             guard let list = body.objectValue?["memberships"]?.arrayValue else {
@@ -215,12 +216,12 @@ struct V1Routes: Sendable {
             try await service.replaceMembers(context.parameters.decoded("id"), members: members, principal: context.principal)
             return Response.noContent()
         }
-        router.get("/v1/images/:id/members/:member") { request, context in
+        router.get(RouterPath(prefix + "/images/:id/members/:member")) { request, context in
             let m = try await service.member(
                 context.parameters.decoded("id"), memberID: context.parameters.decoded("member"), principal: context.principal)
             return Response.json(.object(JSONObject([("member", Self.memberJSON(m))])))
         }
-        router.put("/v1/images/:id/members/:member") { request, context in
+        router.put(RouterPath(prefix + "/images/:id/members/:member")) { request, context in
             var request = request
             var canShare = false
             if Self.hasBody(request) {
@@ -232,12 +233,12 @@ struct V1Routes: Sendable {
                 principal: context.principal)
             return Response.noContent()
         }
-        router.delete("/v1/images/:id/members/:member") { request, context in
+        router.delete(RouterPath(prefix + "/images/:id/members/:member")) { request, context in
             try await service.removeMember(
                 context.parameters.decoded("id"), memberID: context.parameters.decoded("member"), principal: context.principal)
             return Response.noContent()
         }
-        router.get("/v1/shared-images/:member") { request, context in
+        router.get(RouterPath(prefix + "/shared-images/:member")) { request, context in
             let shared = try await service.sharedImages(memberID: context.parameters.decoded("member"), principal: context.principal)
             return Response.json(.object(JSONObject([("shared_images", .array(shared.map { image, m in
                 .object(JSONObject([("image_id", .string(image.id)), ("can_share", .bool(m.canShare))]))

@@ -54,7 +54,10 @@ public enum GlimpseApp {
         let service = ImageService(
             catalog: catalog, defaultStore: stores.default, otherStores: stores.others,
             configuration: configuration.service, logger: logger)
-        let router = GlimpseRouter.build(service: service, configuration: configuration.api)
+        let router =
+            configuration.role == .api
+            ? GlimpseRouter.build(service: service, configuration: configuration.api)
+            : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api)
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
@@ -67,7 +70,7 @@ public enum GlimpseApp {
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully (requests in flight finish).
     public static func serve(_ configuration: GlimpseConfiguration, logger: Logger) async throws {
         let (app, executor) = try await buildApplication(configuration, logger: logger) { port in
-            logger.notice("glimpse listening", metadata: ["host": "\(configuration.bindHost)", "port": "\(port)"])
+            logger.notice("glimpse listening", metadata: ["role": "\(configuration.role.rawValue)", "host": "\(configuration.bindHost)", "port": "\(port)"])
         }
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -53,6 +53,10 @@ public struct GlimpseConfiguration: Sendable {
         public var dataDir: String
     }
 
+    /// Which API this process serves: the Image API (9292) or glance-registry's (9191).
+    public enum Role: String, Sendable { case api, registry }
+
+    public var role: Role
     public var bindHost: String
     public var bindPort: Int
     public var databaseConnection: String
@@ -63,7 +67,8 @@ public struct GlimpseConfiguration: Sendable {
     public var api = APIConfiguration()
 
     /// Reads the merged settings. `settings` maps "section.name" to the winning value.
-    public init(settings: [String: String]) throws {
+    public init(settings: [String: String], role: Role = .api) throws {
+        self.role = role
         func value(_ key: String) -> String? {
             settings[key] ?? Options.all.first { $0.key == key }?.defaultValue
         }
@@ -75,7 +80,7 @@ public struct GlimpseConfiguration: Sendable {
             (value(key) ?? "").split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         }
         bindHost = value("DEFAULT.bind_host") ?? "0.0.0.0"
-        bindPort = try int("DEFAULT.bind_port")
+        bindPort = role == .registry && settings["DEFAULT.bind_port"] == nil ? 9191 : try int("DEFAULT.bind_port")
         guard (0...65535).contains(bindPort) else { throw ConfigurationError("bind_port must be between 0 and 65535") }
         databaseConnection = value("database.connection") ?? ""
         sqlitePoolSize = try int("DEFAULT.sqlite_pool_size")
@@ -131,7 +136,9 @@ public struct GlimpseConfiguration: Sendable {
     }
 
     /// Merges a configuration file, the environment and flags, in rising precedence.
-    public static func load(file: INIFile?, environment: [String: String], flags: [String: String]) throws -> GlimpseConfiguration {
+    public static func load(
+        file: INIFile?, environment: [String: String], flags: [String: String], role: Role = .api
+    ) throws -> GlimpseConfiguration {
         var settings = file?.values ?? [:]
         for option in Options.all {
             if let v = environment[option.environmentVariable] { settings[option.key] = v }
@@ -139,7 +146,7 @@ public struct GlimpseConfiguration: Sendable {
         for option in Options.all {
             if let v = flags[option.flag] { settings[option.key] = v }
         }
-        return try GlimpseConfiguration(settings: settings)
+        return try GlimpseConfiguration(settings: settings, role: role)
     }
 
     /// The SQLite file path of `database.connection`, SQLAlchemy style.

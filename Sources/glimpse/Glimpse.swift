@@ -18,7 +18,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("filesystem-store-datadir"), help: "Filesystem store directory.") var datadir: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
-    func load() throws -> GlimpseConfiguration {
+    func load(role: GlimpseConfiguration.Role = .api) throws -> GlimpseConfiguration {
         var file: INIFile?
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
@@ -42,7 +42,8 @@ struct ConfigOptions: ParsableArguments {
             }
             merged = INIFile(values: values)
         }
-        return try GlimpseConfiguration.load(file: merged, environment: ProcessInfo.processInfo.environment, flags: flags)
+        return try GlimpseConfiguration.load(
+            file: merged, environment: ProcessInfo.processInfo.environment, flags: flags, role: role)
     }
 
     func logger() -> Logger {
@@ -63,14 +64,14 @@ struct Glimpse: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the image API (SQLite and ./data by default).")
     @OptionGroup var options: ConfigOptions
-    @Option(help: "api (the Image API on 9292) or registry (glance-registry's API on 9191; not built yet).")
+    @Option(help: "api (the Image API, port 9292 by default) or registry (glance-registry's API, 9191).")
     var role: String = "api"
 
     func run() async throws {
-        guard role == "api" else {
-            throw ValidationError("--role \(role): the registry API is not implemented yet; only --role api is")
+        guard let role = GlimpseConfiguration.Role(rawValue: role) else {
+            throw ValidationError("--role must be api or registry")
         }
-        let configuration = try options.load()
+        let configuration = try options.load(role: role)
         try await GlimpseApp.serve(configuration, logger: options.logger())
     }
 }
