@@ -14,6 +14,8 @@
 #   bash scripts/test.sh test_scenario.py         only the named integration script(s)
 #   SKIP_UNIT=1 bash scripts/test.sh              skip `swift test`
 #   INTEGRATION_TIMEOUT=1800 bash scripts/test.sh per-script time limit in seconds
+#   UNIT_TIMEOUT=1500 bash scripts/test.sh        time limit for `swift test` (a hung test
+#                                                 must not eat CI's 90 minutes)
 set -uo pipefail
 
 # Integration scripts (tests/integration/<name>), in the order they run. Add new ones here.
@@ -29,6 +31,7 @@ INTEGRATION_TESTS=(
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 INTEGRATION_TIMEOUT="${INTEGRATION_TIMEOUT:-1800}"
+UNIT_TIMEOUT="${UNIT_TIMEOUT:-1500}"
 if [ $# -gt 0 ]; then INTEGRATION_TESTS=("$@"); fi
 
 step() { printf '\n==== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
@@ -54,9 +57,11 @@ if [ "${SKIP_UNIT:-0}" = 1 ]; then
   unit_result="swift test: skipped (SKIP_UNIT=1)"
 else
   step "swift test"
-  swift test --skip-build
+  timeout --kill-after=30 "$UNIT_TIMEOUT" swift test --skip-build
   unit_rc=$?
-  if [ "$unit_rc" = 0 ]; then unit_result="swift test: passed"; else unit_result="swift test: FAILED (exit $unit_rc)"; fi
+  if [ "$unit_rc" = 0 ]; then unit_result="swift test: passed"
+  elif [ "$unit_rc" = 124 ]; then unit_result="swift test: FAILED (timed out after ${UNIT_TIMEOUT}s)"
+  else unit_result="swift test: FAILED (exit $unit_rc)"; fi
 fi
 
 passed=0; failed=0; lines=()

@@ -246,7 +246,8 @@ class Server:
 
 
 def glimpse_bin() -> str:
-    return os.environ.get("GLIMPSE_BIN") or DEFAULT_BIN
+    """GLIMPSE_BIN (a relative path is taken from the current directory), else the debug build."""
+    return os.path.abspath(os.environ.get("GLIMPSE_BIN") or DEFAULT_BIN)
 
 
 def start_glimpse(config: str | None = None, extra_args=(), env=None, timeout: float = 15.0,
@@ -257,7 +258,17 @@ def start_glimpse(config: str | None = None, extra_args=(), env=None, timeout: f
     if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
         raise RuntimeError(f"glimpse binary not found or not executable: {binary} "
                            f"(build it with `swift build`, or set GLIMPSE_BIN / GLIMPSE_URL)")
+    own_workdir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="glimpse-it-")
+    try:
+        return _start_in(binary, workdir, config, extra_args, env, timeout)
+    except BaseException:
+        if own_workdir and os.environ.get("GLIMPSE_KEEP_TMP") != "1":
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _start_in(binary, workdir, config, extra_args, env, timeout) -> Server:
     log_path = os.path.join(workdir, "server.log")
     last_log = ""
     for attempt in range(3):  # a port picked by bind(0) can be taken again before we use it
@@ -272,7 +283,13 @@ def start_glimpse(config: str | None = None, extra_args=(), env=None, timeout: f
         logf.close()
         url = f"http://127.0.0.1:{port}"
         srv = Server(url, proc, workdir, log_path)
-        if wait_http_ok(url, timeout=timeout, proc=proc):
+        try:
+            up = wait_http_ok(url, timeout=timeout, proc=proc)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if up:
             print(f"     started glimpse pid {proc.pid} at {url} (dir {workdir})", flush=True)
             return srv
         exited = proc.poll() is not None
@@ -283,8 +300,6 @@ def start_glimpse(config: str | None = None, extra_args=(), env=None, timeout: f
         if not exited or "in use" not in last_log.lower():
             break
     print(f"----- server log ({log_path}) -----\n{last_log}\n-----", flush=True)
-    if os.environ.get("GLIMPSE_KEEP_TMP") != "1":
-        shutil.rmtree(workdir, ignore_errors=True)
     raise RuntimeError(f"glimpse did not answer GET /versions with 200 within {timeout:.0f} s: {' '.join(cmd)}")
 
 
