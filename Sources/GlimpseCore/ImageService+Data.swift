@@ -37,7 +37,7 @@ extension ImageService {
         do {
             writer = try await defaultStore.makeWriter(imageID: id)
         } catch {
-            await returnToQueued(saving)
+            await abandonUpload(saving)
             throw error
         }
         let location: String
@@ -68,10 +68,10 @@ extension ImageService {
         } catch {
             await writer.cancel()
             if let mismatch = error as? Mismatch {
-                if killOnMismatch { await kill(saving) } else { await returnToQueued(saving) }
+                await abandonUpload(saving, to: killOnMismatch ? .killed : .queued)
                 throw GlimpseError.badRequest(mismatch.message)
             }
-            await returnToQueued(saving)
+            await abandonUpload(saving)
             throw Self.uploadError(error)
         }
 
@@ -99,24 +99,15 @@ extension ImageService {
 
     struct Mismatch: Error { let message: String }
 
-    /// v1: data that does not match what the client declared kills the image.
-    func kill(_ saving: Image) async {
-        var killed = saving
-        killed.status = .killed
-        killed.clearData()
+    /// Ends a failed upload: the image leaves `saving` for `status` (`queued`, or `killed` for
+    /// v1's mismatches) with every data field cleared. If the image changed meanwhile (deleted
+    /// during the upload), that change stands.
+    func abandonUpload(_ saving: Image, to status: ImageStatus = .queued) async {
+        var abandoned = saving
+        abandoned.status = status
+        abandoned.clearData()
         do {
-            try await catalog.updateImage(killed, expecting: .saving)
-        } catch {
-            logger.info("upload cleanup found the image changed", metadata: ["image": "\(saving.id)", "error": "\(error)"])
-        }
-    }
-
-    func returnToQueued(_ saving: Image) async {
-        var queued = saving
-        queued.status = .queued
-        queued.clearData()
-        do {
-            try await catalog.updateImage(queued, expecting: .saving)
+            try await catalog.updateImage(abandoned, expecting: .saving)
         } catch {
             logger.info("upload cleanup found the image changed", metadata: ["image": "\(saving.id)", "error": "\(error)"])
         }
