@@ -453,18 +453,23 @@ def server_ignores_identity(api_admin: Api) -> bool:
 # --------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------
-def hashes_of_file(path: str, chunk: int = MiB) -> tuple[str, str, int]:
+def hashes_of_stream(fh, chunk: int = MiB) -> tuple[str, str, int]:
+    """md5 and sha512 hex digests and the byte count of anything with ``read(n)``."""
     md5, sha = hashlib.md5(), hashlib.sha512()
     n = 0
-    with open(path, "rb") as fh:
-        while True:
-            b = fh.read(chunk)
-            if not b:
-                break
-            md5.update(b)
-            sha.update(b)
-            n += len(b)
+    while True:
+        b = fh.read(chunk)
+        if not b:
+            break
+        md5.update(b)
+        sha.update(b)
+        n += len(b)
     return md5.hexdigest(), sha.hexdigest(), n
+
+
+def hashes_of_file(path: str, chunk: int = MiB) -> tuple[str, str, int]:
+    with open(path, "rb") as fh:
+        return hashes_of_stream(fh, chunk)
 
 
 def write_random_file(path: str, size: int) -> None:

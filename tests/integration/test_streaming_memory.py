@@ -15,13 +15,12 @@ Knobs: GLIMPSE_STREAM_MIB (default 2048) size of the image in MiB;
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (MiB, Api, RepeatingStream, RssSampler, connect, run_test,  # noqa: E402
+from common import (MiB, Api, RepeatingStream, RssSampler, connect, hashes_of_stream, run_test,  # noqa: E402
                     server)
 
 SIZE = int(os.environ.get("GLIMPSE_STREAM_MIB", "2048")) * MiB
@@ -84,22 +83,15 @@ def streaming(r):
         conn, basepath = connect(srv.url, timeout=600)
         conn.request("GET", f"{basepath}/v2/images/{iid}/file")
         resp = conn.getresponse()
-        md5, sha, n = hashlib.md5(), hashlib.sha512(), 0
-        while True:
-            chunk = resp.read(MiB)
-            if not chunk:
-                break
-            md5.update(chunk)
-            sha.update(chunk)
-            n += len(chunk)
+        got_md5, got_sha, n = hashes_of_stream(resp)
         conn.close()
         dn_s = time.monotonic() - t0
         dn_peak = sampler.stop()
         r.eq("download: 200", resp.status, 200)
         r.eq("download: Content-Length", resp.getheader("Content-Length"), str(SIZE))
         r.eq("download: bytes received", n, SIZE)
-        r.eq("download: md5", md5.hexdigest(), md5_hex)
-        r.eq("download: sha512", sha.hexdigest(), sha_hex)
+        r.eq("download: md5", got_md5, md5_hex)
+        r.eq("download: sha512", got_sha, sha_hex)
         r.note(f"download: {SIZE / MiB / dn_s:.0f} MiB/s; server VmRSS peak {dn_peak / 1024:.1f} MiB "
                f"({sampler.samples} samples)")
         r.check(f"download: server VmRSS peak < {LIMIT_KIB // 1024} MiB", 0 < dn_peak < LIMIT_KIB,
