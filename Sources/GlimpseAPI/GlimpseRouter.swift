@@ -6,23 +6,23 @@ import Hummingbird
 /// Builds the whole HTTP surface: middleware in Glance's paste order (request id and errors,
 /// then authentication), then the routes.
 public enum GlimpseRouter {
-    public static func build(service: ImageService, configuration: APIConfiguration) -> Router<GlimpseRequestContext> {
+    public static func build(service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs) -> Router<GlimpseRequestContext> {
         let router = Router(context: GlimpseRequestContext.self)
         router.add(middleware: GlanceResponseMiddleware())
         router.add(middleware: NoAuthMiddleware(defaultProject: configuration.noauthDefaultProject))
         Versions.register(on: router)
         ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats))
             .register(on: router)
-        V1Routes(service: service, configuration: configuration).register(on: router)
+        V1Routes(service: service, configuration: configuration, jobs: jobs).register(on: router)
         return router
     }
 
     /// The glance-registry API (`glimpse serve --role registry`).
-    public static func buildRegistry(service: ImageService, configuration: APIConfiguration) -> Router<GlimpseRequestContext> {
+    public static func buildRegistry(service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs) -> Router<GlimpseRequestContext> {
         let router = Router(context: GlimpseRequestContext.self)
         router.add(middleware: GlanceResponseMiddleware())
         router.add(middleware: NoAuthMiddleware(defaultProject: configuration.noauthDefaultProject))
-        RegistryRoutes(service: service, configuration: configuration).register(on: router)
+        RegistryRoutes(service: service, configuration: configuration, jobs: jobs).register(on: router)
         return router
     }
 }

@@ -9,7 +9,8 @@ import Hummingbird
 struct RegistryRoutes: Sendable {
     let service: ImageService
     let configuration: APIConfiguration
-    var v1: V1Routes { V1Routes(service: service, configuration: configuration) }
+    let jobs: BackgroundJobs
+    var v1: V1Routes { V1Routes(service: service, configuration: configuration, jobs: jobs) }
 
     func register(on router: Router<GlimpseRequestContext>) {
         router.get("/images") { request, context in
@@ -68,6 +69,11 @@ struct RegistryRoutes: Sendable {
         guard let image = body.objectValue?["image"]?.objectValue else {
             throw GlimpseError.badRequest("Request body must be {\"image\": {...}}.")
         }
-        return try V1Metadata(registryImage: image)
+        let meta = try V1Metadata(registryImage: image)
+        if meta.location != nil {
+            // glance-api wrote locations after checking them itself; here nothing would check them.
+            throw GlimpseError.badRequest("The registry does not take image locations; set them through the Image API.")
+        }
+        return meta
     }
 }

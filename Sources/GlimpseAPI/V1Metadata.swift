@@ -67,12 +67,14 @@ struct V1Metadata {
 
     var declaredSize: Int64? { get throws { try integer("size") } }
     var checksum: String? { meta["checksum"] }
+    /// `x-image-meta-location`: external data registered without an upload.
+    var location: String? { meta["location"] }
 
     /// The settable fields in v2 form, for `ImageService.create` / `updateV1`.
     /// `forUpdate`: refuse what is immutable on PUT (status always; size and checksum once active).
     func fields(current: Image? = nil) throws -> JSONObject {
-        for key in ["location", "copy_from", "uri"] where meta[key] != nil {
-            throw GlimpseError.badRequest("x-image-meta-\(key) needs the HTTP store, which Glimpse does not have yet.")
+        for key in ["copy_from", "uri"] where meta[key] != nil {
+            throw GlimpseError.badRequest("x-image-meta-\(key) is not supported; use x-glance-api-copy-from or x-image-meta-location.")
         }
         if meta["status"] != nil { throw GlimpseError.forbidden("Forbidden to modify status of the image.") }
         if let current, current.status != .queued {

@@ -11,9 +11,11 @@ import NIOCore
 struct V1Routes: Sendable {
     let service: ImageService
     let configuration: APIConfiguration
+    let jobs: BackgroundJobs
 
     static let contentTransferEncoding = HTTPField.Name("Content-Transfer-Encoding")!
     static let purgeProps = HTTPField.Name("x-glance-registry-purge-props")!
+    static let copyFrom = HTTPField.Name("x-glance-api-copy-from")!
 
     func register(on router: Router<GlimpseRequestContext>) {
         router.get("/v1/images") { request, context in
@@ -131,25 +133,63 @@ struct V1Routes: Sendable {
                                         killOnMismatch: true, principal: principal)
     }
 
+    /// Where a create or update gets the image's data: the body, an external location, or a
+    /// URL to copy from. At most one may be given.
+    enum DataSource {
+        case none, body, location(String), copyFrom(String)
+    }
+
+    static func dataSource(_ request: Request, meta: V1Metadata) throws -> DataSource {
+        var sources: [DataSource] = []
+        if hasBody(request) {
+            _ = try checkTransferEncoding(request)
+            sources.append(.body)
+        }
+        if let url = meta.location { sources.append(.location(url)) }
+        if let url = request.headers[copyFrom]?.trimmingCharacters(in: .whitespaces) { sources.append(.copyFrom(url)) }
+        guard sources.count <= 1 else {
+            throw GlimpseError.badRequest("Supply only one of: image data in the body, x-image-meta-location, x-glance-api-copy-from.")
+        }
+        return sources.first ?? .none
+    }
+
+    /// Gives the queued image `id` its data from `source`.
+    func attachData(_ source: DataSource, request: Request, id: String, meta: V1Metadata, principal: Principal) async throws -> Image? {
+        switch source {
+        case .none:
+            return nil
+        case .body:
+            return try await upload(request, id: id, meta: meta, principal: principal)
+        case .location(let url):
+            return try await service.registerLocation(
+                id, url: url, declaredSize: try meta.declaredSize, checksum: meta.checksum, principal: principal)
+        case .copyFrom(let url):
+            try await service.copyFrom(
+                id, url: url, declaredSize: try meta.declaredSize, expectedChecksum: meta.checksum, principal: principal,
+                jobs: jobs)
+            return try await service.show(id, principal: principal)
+        }
+    }
+
     @Sendable func create(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
         let meta = try V1Metadata(headers: request.headers)
-        let withData = Self.hasBody(request)
-        if withData { _ = try Self.checkTransferEncoding(request) }
+        let source = try Self.dataSource(request, meta: meta)
         var fields = try meta.fields()
         for (key, value) in meta.properties.sorted(by: { $0.key < $1.key }) where fields[key] == nil {
             fields[key] = .string(value)
         }
         var image = try await service.create(.object(fields), principal: context.principal)
-        if withData {
-            do {
-                image = try await upload(request, id: image.id, meta: meta, principal: context.principal)
-            } catch let e as GlimpseError where e.code == .badRequest {
-                // Juno kills an image whose data was refused; mismatches are already killed.
-                if let current = try? await service.show(image.id, principal: context.principal), current.status == .queued {
-                    try? await service.delete(image.id, principal: context.principal)
-                }
-                throw e
+        do {
+            if let withData = try await attachData(source, request: request, id: image.id, meta: meta, principal: context.principal) {
+                image = withData
             }
+        } catch {
+            // Nothing half-made stays behind: an image whose data was refused before any was
+            // kept is removed (a size or checksum mismatch has already killed it, as in Juno).
+            if let current = try? await service.show(image.id, principal: context.principal), current.status == .queued {
+                try? await service.delete(image.id, principal: context.principal)
+            }
+            throw error
         }
         var headers = HTTPFields()
         headers[.location] = "http://\(request.head.authority ?? "localhost")/v1/images/\(image.id)"
@@ -163,13 +203,14 @@ struct V1Routes: Sendable {
         let current = try await service.show(id, principal: context.principal)
         let fields = try meta.fields(current: current)
         let purge = request.headers[Self.purgeProps].map(V1Metadata.bool) ?? true
+        let source = try Self.dataSource(request, meta: meta)
+        if case .none = source {} else if current.status != .queued {
+            throw GlimpseError.conflict("Cannot upload to an unqueued image (status \(current.status.rawValue)).")
+        }
         var image = try await service.updateV1(
             id, fields: fields, properties: meta.properties, purge: purge && !meta.properties.isEmpty, principal: context.principal)
-        if Self.hasBody(request) {
-            guard image.status == .queued else {
-                throw GlimpseError.conflict("Cannot upload to an unqueued image (status \(image.status.rawValue)).")
-            }
-            image = try await upload(request, id: id, meta: meta, principal: context.principal)
+        if let withData = try await attachData(source, request: request, id: id, meta: meta, principal: context.principal) {
+            image = withData
         }
         return Response.json(.object(JSONObject([("image", V1Metadata.json(image))])))
     }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import GlimpseAPI
 import GlimpseCatalog
@@ -34,7 +35,11 @@ public enum GlimpseApp {
         return joined
     }
 
-    public static func makeStores(_ configuration: GlimpseConfiguration) async throws -> (default: any BlobStore, others: [any BlobStore]) {
+    /// The file stores from the configuration, plus the read-only http store (as glance_store
+    /// always has it) for external locations.
+    public static func makeStores(_ configuration: GlimpseConfiguration, httpClient: HTTPClient) async throws
+        -> (default: any BlobStore, others: [any BlobStore])
+    {
         var stores: [FileBlobStore] = []
         for fs in configuration.fileStores {
             let store = FileBlobStore(id: fs.id, dataDir: absolutePath(fs.dataDir))
@@ -42,39 +47,60 @@ public enum GlimpseApp {
             stores.append(store)
         }
         let def = stores.first { $0.id == configuration.defaultStoreID } ?? stores[0]
-        return (def, stores.filter { $0.id != def.id })
+        return (def, stores.filter { $0.id != def.id } + [HTTPBlobStore(client: httpClient)])
     }
 
     /// Builds the application; `onServerRunning` receives the bound port (useful with port 0).
     public static func buildApplication(
         _ configuration: GlimpseConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) async throws -> (some ApplicationProtocol, SQLiteExecutor) {
+    ) async throws -> (some ApplicationProtocol, Resources) {
         let (catalog, executor) = try await openCatalog(configuration, logger: logger)
-        let stores = try await makeStores(configuration)
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPBlobStore.clientConfiguration())
+        let jobs = BackgroundJobs()
+        let stores: (default: any BlobStore, others: [any BlobStore])
+        do {
+            stores = try await makeStores(configuration, httpClient: httpClient)
+        } catch {
+            try? await httpClient.shutdown()
+            try? await executor.close()
+            throw error
+        }
         let service = ImageService(
             catalog: catalog, defaultStore: stores.default, otherStores: stores.others,
             configuration: configuration.service, logger: logger)
         let router =
             configuration.role == .api
-            ? GlimpseRouter.build(service: service, configuration: configuration.api)
-            : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api)
+            ? GlimpseRouter.build(service: service, configuration: configuration.api, jobs: jobs)
+            : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs)
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
             configuration: .init(address: .hostname(configuration.bindHost, port: configuration.bindPort), serverName: nil),
+            services: [jobs],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.bindPort) },
             logger: logger)
-        return (app, executor)
+        return (app, Resources(executor: executor, httpClient: httpClient))
+    }
+
+    /// What must be closed after the service group ends.
+    public struct Resources: Sendable {
+        let executor: SQLiteExecutor
+        let httpClient: HTTPClient
+
+        public func close() async throws {
+            try? await httpClient.shutdown()
+            try await executor.close()
+        }
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully (requests in flight finish).
     public static func serve(_ configuration: GlimpseConfiguration, logger: Logger) async throws {
-        let (app, executor) = try await buildApplication(configuration, logger: logger) { port in
+        let (app, resources) = try await buildApplication(configuration, logger: logger) { port in
             logger.notice("glimpse listening", metadata: ["role": "\(configuration.role.rawValue)", "host": "\(configuration.bindHost)", "port": "\(port)"])
         }
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        try await executor.close()
+        try await resources.close()
     }
 }

@@ -16,6 +16,17 @@ extension ImageService {
         _ id: String, body: Body, declaredSize: Int64?, expectedChecksum: String? = nil, killOnMismatch: Bool = false,
         principal: Principal
     ) async throws -> Image where Body.Element == ByteBuffer {
+        let saving = try await beginUpload(id, declaredSize: declaredSize, principal: principal)
+        return try await ingest(
+            saving, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .queued,
+            mismatch: killOnMismatch ? .killed : .queued
+        ) { feed in
+            for try await chunk in body { try await feed(chunk) }
+        }
+    }
+
+    /// Checks that data may be uploaded to the image and moves it queued → saving.
+    func beginUpload(_ id: String, declaredSize: Int64?, principal: Principal) async throws -> Image {
         let image = try await visibleImage(id, principal: principal)
         guard policy.canModify(image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to upload data to image \(id).")
@@ -31,13 +42,23 @@ extension ImageService {
         }
         var saving = image
         saving.status = .saving
-        saving = try await catalog.updateImage(saving, expecting: .queued)
+        return try await catalog.updateImage(saving, expecting: .queued)
+    }
 
+    /// Streams the bytes `source` feeds through the size limit, the hashes and a staged write to
+    /// the default store, then makes the `saving` image active. Any failure cancels the write
+    /// and leaves the image `failure` (`mismatch` when the data contradicts the declared size or
+    /// checksum), with no data.
+    func ingest(
+        _ saving: Image, declaredSize: Int64?, expectedChecksum: String?, failure: ImageStatus, mismatch: ImageStatus,
+        source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
+    ) async throws -> Image {
+        let id = saving.id
         let writer: any BlobWriter
         do {
             writer = try await defaultStore.makeWriter(imageID: id)
         } catch {
-            await abandonUpload(saving)
+            await abandonUpload(saving, to: failure)
             throw error
         }
         let location: String
@@ -45,10 +66,11 @@ extension ImageService {
         let size: Int64
         do {
             var hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
-            for try await chunk in body {
+            let cap = configuration.imageSizeCap
+            try await source { chunk in
                 let total = hasher.byteCount + Int64(chunk.readableBytes)
-                if total > configuration.imageSizeCap {
-                    throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(configuration.imageSizeCap) bytes.")
+                if total > cap {
+                    throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(cap) bytes.")
                 }
                 if let declaredSize, total > declaredSize {
                     throw Mismatch(message: "The image data is larger than the declared size (\(declaredSize) bytes).")
@@ -67,11 +89,11 @@ extension ImageService {
             location = try await writer.commit()
         } catch {
             await writer.cancel()
-            if let mismatch = error as? Mismatch {
-                await abandonUpload(saving, to: killOnMismatch ? .killed : .queued)
-                throw GlimpseError.badRequest(mismatch.message)
+            if let m = error as? Mismatch {
+                await abandonUpload(saving, to: mismatch)
+                throw GlimpseError.badRequest(m.message)
             }
-            await abandonUpload(saving)
+            await abandonUpload(saving, to: failure)
             throw Self.uploadError(error)
         }
 

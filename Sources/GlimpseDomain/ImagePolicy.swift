@@ -35,6 +35,10 @@ public struct ImagePolicy: Sendable {
         image.status != .deactivated || principal.isAdmin
     }
 
+    /// `set_image_location` and v1's `copy_from`: pointing an image at an external URL makes
+    /// the server fetch from it, so only admins may (Juno allowed anyone; that was an SSRF door).
+    public func canSetExternalData(principal: Principal) -> Bool { principal.isAdmin }
+
     /// `modify_member`: the member project itself (or admin) changes its own status.
     public func canChangeMemberStatus(memberID: String, principal: Principal) -> Bool {
         principal.isAdmin || (principal.isMember && principal.projectID == memberID)

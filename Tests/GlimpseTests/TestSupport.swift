@@ -19,7 +19,8 @@ struct TestGlimpse {
     let executor: SQLiteExecutor
 
     static func make(
-        clock: (@Sendable () -> Date)? = nil, configure: (inout ImageServiceConfiguration) -> Void = { _ in }
+        clock: (@Sendable () -> Date)? = nil, extraStores: [any BlobStore] = [],
+        configure: (inout ImageServiceConfiguration) -> Void = { _ in }
     ) async throws -> TestGlimpse {
         let executor = try await SQLiteExecutor.open(path: ":memory:")
         let clock = clock ?? { Date() }
@@ -28,9 +29,12 @@ struct TestGlimpse {
         let store = InMemoryBlobStore()
         var configuration = ImageServiceConfiguration()
         configure(&configuration)
-        let service = ImageService(catalog: catalog, defaultStore: store, configuration: configuration, clock: clock)
-        let router = GlimpseRouter.build(service: service, configuration: APIConfiguration())
-        return TestGlimpse(app: Application(router: router), service: service, store: store, catalog: catalog, executor: executor)
+        let service = ImageService(
+            catalog: catalog, defaultStore: store, otherStores: extraStores, configuration: configuration, clock: clock)
+        let jobs = BackgroundJobs()
+        let router = GlimpseRouter.build(service: service, configuration: APIConfiguration(), jobs: jobs)
+        return TestGlimpse(
+            app: Application(router: router, services: [jobs]), service: service, store: store, catalog: catalog, executor: executor)
     }
 
     /// Runs `body` against the router, then closes the catalog (SQLiteNIO insists on it).

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import free_port, glimpse_bin, openstack_cli, request, run_test  # noqa: E402
@@ -97,6 +98,68 @@ def body(r):
         r.check("v1 detail lists the v2 image", c.get("id") in detail)
         r.eq("v1 is_public of a private v2 image", (detail.get(c.get("id")) or {}).get("is_public"), False)
         r.eq("v1 is_public of the public v1 image", (detail.get(image_id) or {}).get("is_public"), True)
+
+        # External data over real HTTP (python's http.server on loopback): a location registered
+        # without upload, and a copy fetched in the background.
+        origin_dir = os.path.join(work, "origin")
+        os.makedirs(origin_dir)
+        shutil.copy(image, os.path.join(origin_dir, "cirros.qcow2"))
+        oport = free_port()
+        origin = subprocess.Popen([sys.executable, "-m", "http.server", str(oport), "--bind", "127.0.0.1"],
+                                  cwd=origin_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            src = f"http://127.0.0.1:{oport}/cirros.qcow2"
+            for _ in range(100):
+                try:
+                    if request(f"http://127.0.0.1:{oport}", "HEAD", "/cirros.qcow2").status == 200:
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            meta = {"x-image-meta-name": "ext", "x-image-meta-disk_format": "qcow2",
+                    "x-image-meta-container_format": "bare"}
+            loc = request(url, "POST", "/v1/images", headers={**meta, "x-image-meta-location": src})
+            r.eq("x-image-meta-location: 201", loc.status, 201)
+            loc_img = loc.json().get("image") or {}
+            r.eq("x-image-meta-location: active at once", loc_img.get("status"), "active")
+            r.eq("x-image-meta-location: size from the source", loc_img.get("size"), len(original))
+            r.check("x-image-meta-location: nothing copied into the store",
+                    not os.path.exists(os.path.join(work, "data", "images", loc_img.get("id", "none"))))
+            got = request(url, "GET", f"/v1/images/{loc_img.get('id')}")
+            r.check("x-image-meta-location: GET streams the source's bytes", got.body == original)
+
+            cp = request(url, "POST", "/v1/images", headers={**meta, "x-glance-api-copy-from": src,
+                                                             "x-image-meta-checksum": md5})
+            r.eq("x-glance-api-copy-from: 201", cp.status, 201)
+            cp_id = (cp.json().get("image") or {}).get("id")
+            status = None
+            for _ in range(200):
+                status = request(url, "HEAD", f"/v1/images/{cp_id}").headers.get("x-image-meta-status")
+                if status not in ("queued", "saving"):
+                    break
+                time.sleep(0.05)
+            r.eq("x-glance-api-copy-from: becomes active", status, "active")
+            cp_stored = os.path.join(work, "data", "images", cp_id or "none")
+            r.check("x-glance-api-copy-from: the store holds the source's bytes",
+                    os.path.isfile(cp_stored) and open(cp_stored, "rb").read() == original)
+            r.eq("x-glance-api-copy-from: checksum", request(url, "HEAD", f"/v1/images/{cp_id}").headers.get(
+                "x-image-meta-checksum"), md5)
+
+            bad = request(url, "POST", "/v1/images", headers={**meta, "x-glance-api-copy-from":
+                                                              f"http://127.0.0.1:{oport}/missing"})
+            bad_id = (bad.json().get("image") or {}).get("id")
+            for _ in range(200):
+                status = request(url, "HEAD", f"/v1/images/{bad_id}").headers.get("x-image-meta-status")
+                if status not in ("queued", "saving"):
+                    break
+                time.sleep(0.05)
+            r.eq("x-glance-api-copy-from a missing URL: the image is killed", status, "killed")
+            r.check("x-glance-api-copy-from a missing URL: nothing stored",
+                    not os.path.exists(os.path.join(work, "data", "images", bad_id or "none")))
+            f = request(url, "POST", "/v1/images", headers={**meta, "x-image-meta-location": "file:///etc/passwd"})
+            r.eq("x-image-meta-location file:///etc/passwd: 400", f.status, 400)
+        finally:
+            origin.terminate()
+            origin.wait(timeout=10)
     finally:
         p = subprocess.run(ctl + ["stop"] + dirs, cwd=work, capture_output=True, text=True, timeout=60)
         r.check("glimpse control api stop", p.returncode == 0, p.stdout + p.stderr)
