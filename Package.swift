@@ -50,6 +50,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "GlimpseKeystone",
+            dependencies: [
+                "GlimpseDomain",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GlimpseCatalog",
             dependencies: [
                 "GlimpseDomain",
@@ -73,7 +85,7 @@ let package = Package(
         .target(
             name: "GlimpseAPI",
             dependencies: [
-                "GlimpseCore", "GlimpseDomain", "GlimpseStore",
+                "GlimpseCore", "GlimpseDomain", "GlimpseStore", "GlimpseKeystone",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -86,6 +98,7 @@ let package = Package(
             name: "GlimpseApp",
             dependencies: [
                 "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers", "GlimpseDomain",
+                "GlimpseKeystone",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -108,7 +121,7 @@ let package = Package(
             name: "GlimpseTests",
             dependencies: [
                 "GlimpseApp", "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers",
-                "GlimpseDomain",
+                "GlimpseDomain", "GlimpseKeystone",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -1,15 +1,18 @@
 import Foundation
 import GlimpseCore
 import GlimpseDomain
+import GlimpseKeystone
 import Hummingbird
 
 /// Builds the whole HTTP surface: middleware in Glance's paste order (request id and errors,
 /// then authentication), then the routes.
 public enum GlimpseRouter {
-    public static func build(service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs) -> Router<GlimpseRequestContext> {
+    public static func build(
+        service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs, keystone: KeystoneClient? = nil
+    ) -> Router<GlimpseRequestContext> {
         let router = Router(context: GlimpseRequestContext.self)
         router.add(middleware: GlanceResponseMiddleware())
-        router.add(middleware: NoAuthMiddleware(defaultProject: configuration.noauthDefaultProject))
+        addAuthentication(to: router, configuration: configuration, keystone: keystone)
         Versions.register(on: router)
         ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats))
             .register(on: router)
@@ -18,11 +21,22 @@ public enum GlimpseRouter {
     }
 
     /// The glance-registry API (`glimpse serve --role registry`).
-    public static func buildRegistry(service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs) -> Router<GlimpseRequestContext> {
+    public static func buildRegistry(
+        service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs, keystone: KeystoneClient? = nil
+    ) -> Router<GlimpseRequestContext> {
         let router = Router(context: GlimpseRequestContext.self)
         router.add(middleware: GlanceResponseMiddleware())
-        router.add(middleware: NoAuthMiddleware(defaultProject: configuration.noauthDefaultProject))
+        addAuthentication(to: router, configuration: configuration, keystone: keystone)
         RegistryRoutes(service: service, configuration: configuration, jobs: jobs).register(on: router)
         return router
+    }
+
+    /// Keystone when configured, noauth otherwise: one line of configuration switches them.
+    static func addAuthentication(to router: Router<GlimpseRequestContext>, configuration: APIConfiguration, keystone: KeystoneClient?) {
+        if let keystone {
+            router.add(middleware: KeystoneAuthMiddleware(keystone: keystone))
+        } else {
+            router.add(middleware: NoAuthMiddleware(defaultProject: configuration.noauthDefaultProject))
+        }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import GlimpseAPI
 import GlimpseCatalog
 import GlimpseCore
+import GlimpseKeystone
 import GlimpseStore
 import GlimpseStoreDrivers
 import Hummingbird
@@ -68,10 +69,14 @@ public enum GlimpseApp {
         let service = ImageService(
             catalog: catalog, defaultStore: stores.default, otherStores: stores.others,
             configuration: configuration.service, logger: logger)
+        let keystone = configuration.keystone.map {
+            KeystoneClient(configuration: $0, http: HTTPClient(eventLoopGroupProvider: .singleton,
+                                                              configuration: KeystoneClient.httpConfiguration($0)), logger: logger)
+        }
         let router =
             configuration.role == .api
-            ? GlimpseRouter.build(service: service, configuration: configuration.api, jobs: jobs)
-            : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs)
+            ? GlimpseRouter.build(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
+            : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
@@ -79,16 +84,18 @@ public enum GlimpseApp {
             services: [jobs],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.bindPort) },
             logger: logger)
-        return (app, Resources(executor: executor, httpClient: httpClient))
+        return (app, Resources(executor: executor, httpClient: httpClient, keystoneHTTP: keystone?.http))
     }
 
     /// What must be closed after the service group ends.
     public struct Resources: Sendable {
         let executor: SQLiteExecutor
         let httpClient: HTTPClient
+        let keystoneHTTP: HTTPClient?
 
         public func close() async throws {
             try? await httpClient.shutdown()
+            try? await keystoneHTTP?.shutdown()
             try await executor.close()
         }
     }

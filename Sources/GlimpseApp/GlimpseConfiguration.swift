@@ -1,6 +1,8 @@
+import Foundation
 import GlimpseAPI
 import GlimpseCore
 import GlimpseDomain
+import GlimpseKeystone
 
 /// Every option Glimpse reads, with Glance's section and name, its command-line flag and its
 /// environment variable. Precedence: default < configuration file < environment < flag.
@@ -38,8 +40,28 @@ public enum Options {
               help: "Allowed disk_format values."),
         .init(key: "image_format.container_formats", defaultValue: ImageFormats.defaultContainerFormats.joined(separator: ","),
               help: "Allowed container_format values."),
-        .init(key: "DEFAULT.auth_strategy", defaultValue: "noauth", help: "noauth (Keystone comes later)."),
-        .init(key: "paste_deploy.flavor", defaultValue: nil, help: "Glance's pipeline flavor; keystone is not supported yet."),
+        .init(key: "DEFAULT.auth_strategy", defaultValue: "noauth", help: "noauth or keystone."),
+        .init(key: "paste_deploy.flavor", defaultValue: nil,
+              help: "Glance's pipeline flavor: keystone, keystone+caching, keystone+cachemanagement mean Keystone auth."),
+        .init(key: "keystone_authtoken.auth_url", defaultValue: nil, help: "Keystone URL tokens are validated against."),
+        .init(key: "keystone_authtoken.www_authenticate_uri", defaultValue: nil, help: "Keystone URL named in 401 answers."),
+        .init(key: "keystone_authtoken.username", defaultValue: nil, help: "The image service's own Keystone user."),
+        .init(key: "keystone_authtoken.password", defaultValue: nil, help: "Its password."),
+        .init(key: "keystone_authtoken.project_name", defaultValue: "service", help: "Its project."),
+        .init(key: "keystone_authtoken.user_domain_name", defaultValue: "Default", help: "Its user's domain."),
+        .init(key: "keystone_authtoken.project_domain_name", defaultValue: "Default", help: "Its project's domain."),
+        .init(key: "keystone_authtoken.token_cache_time", defaultValue: "300",
+              help: "Seconds a validated token is trusted before Keystone is asked again."),
+        .init(key: "keystone_authtoken.service_token_roles", defaultValue: "service",
+              help: "Roles an X-Service-Token must carry (any of them)."),
+        .init(key: "keystone_authtoken.http_connect_timeout", defaultValue: "5", help: "Seconds to connect to Keystone."),
+        .init(key: "keystone_authtoken.http_request_timeout", defaultValue: "10",
+              help: "Seconds Keystone has to answer before requests get 503."),
+        .init(key: "oslo_policy.policy_file", defaultValue: "policy.yaml",
+              help: "Policy overrides (YAML or JSON), relative to the configuration file's directory."),
+        .init(key: "oslo_policy.policy_dirs", defaultValue: "policy.d", help: "Directories of further policy files."),
+        .init(key: "DEFAULT.property_protection_file", defaultValue: nil, help: "Property protections (INI of regex sections)."),
+        .init(key: "DEFAULT.property_protection_rule_format", defaultValue: "roles", help: "roles or policies."),
         .init(key: "DEFAULT.noauth_default_project", defaultValue: "admin",
               help: "noauth: project of callers that send no X-Project-Id."),
         .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
@@ -65,10 +87,21 @@ public struct GlimpseConfiguration: Sendable {
     public var defaultStoreID: String
     public var service = ImageServiceConfiguration()
     public var api = APIConfiguration()
+    /// Keystone authentication, when `flavor` or `auth_strategy` asks for it (nil: noauth).
+    public var keystone: KeystoneConfiguration?
+    /// The directory of the configuration file, where relative policy files are looked up.
+    public var configDirectory: String?
+    /// `[oslo_policy] policy_file` and `policy_dirs`, resolved against `configDirectory`.
+    public var policyFile: String
+    public var policyDirs: [String]
+    /// `property_protection_file` and its rule format.
+    public var propertyProtectionFile: String?
+    public var propertyProtectionFormat: String
 
     /// Reads the merged settings. `settings` maps "section.name" to the winning value.
-    public init(settings: [String: String], role: Role = .api) throws {
+    public init(settings: [String: String], role: Role = .api, configDirectory: String? = nil) throws {
         self.role = role
+        self.configDirectory = configDirectory
         func value(_ key: String) -> String? {
             settings[key] ?? Options.all.first { $0.key == key }?.defaultValue
         }
@@ -85,11 +118,38 @@ public struct GlimpseConfiguration: Sendable {
         databaseConnection = value("database.connection") ?? ""
         sqlitePoolSize = try int("DEFAULT.sqlite_pool_size")
 
-        if let flavor = value("paste_deploy.flavor"), flavor.contains("keystone") {
-            throw ConfigurationError("[paste_deploy] flavor = \(flavor): Keystone authentication is not implemented yet; use noauth")
+        let flavor = value("paste_deploy.flavor") ?? ""
+        let strategy = value("DEFAULT.auth_strategy") ?? "noauth"
+        guard ["noauth", "keystone"].contains(strategy) else {
+            throw ConfigurationError("auth_strategy = \(strategy) is not known; use noauth or keystone")
         }
-        if let strategy = value("DEFAULT.auth_strategy"), strategy != "noauth" {
-            throw ConfigurationError("auth_strategy = \(strategy) is not supported yet; use noauth")
+        if flavor.contains("keystone") || strategy == "keystone" {
+            guard let authURL = value("keystone_authtoken.auth_url") ?? value("keystone_authtoken.www_authenticate_uri"),
+                  let user = value("keystone_authtoken.username"), let password = value("keystone_authtoken.password")
+            else {
+                throw ConfigurationError(
+                    "Keystone authentication needs [keystone_authtoken] auth_url, username and password")
+            }
+            var k = KeystoneConfiguration(
+                authURL: authURL, username: user, password: password,
+                projectName: value("keystone_authtoken.project_name") ?? "service")
+            k.wwwAuthenticateURI = value("keystone_authtoken.www_authenticate_uri")
+            k.userDomainName = value("keystone_authtoken.user_domain_name") ?? "Default"
+            k.projectDomainName = value("keystone_authtoken.project_domain_name") ?? "Default"
+            k.tokenCacheTime = TimeInterval(try int("keystone_authtoken.token_cache_time"))
+            k.serviceTokenRoles = Set(list("keystone_authtoken.service_token_roles").map { $0.lowercased() })
+            k.connectTimeout = Int64(try int("keystone_authtoken.http_connect_timeout"))
+            k.requestTimeout = Int64(try int("keystone_authtoken.http_request_timeout"))
+            keystone = k
+        } else if !flavor.isEmpty, !["default", "caching", "cachemanagement", "caching+cachemanagement"].contains(flavor) {
+            throw ConfigurationError("[paste_deploy] flavor = \(flavor) is not known")
+        }
+        policyFile = value("oslo_policy.policy_file") ?? "policy.yaml"
+        policyDirs = list("oslo_policy.policy_dirs")
+        propertyProtectionFile = value("DEFAULT.property_protection_file")
+        propertyProtectionFormat = value("DEFAULT.property_protection_rule_format") ?? "roles"
+        guard ["roles", "policies"].contains(propertyProtectionFormat) else {
+            throw ConfigurationError("property_protection_rule_format must be roles or policies")
         }
 
         let backends = list("DEFAULT.enabled_backends")
@@ -137,7 +197,8 @@ public struct GlimpseConfiguration: Sendable {
 
     /// Merges a configuration file, the environment and flags, in rising precedence.
     public static func load(
-        file: INIFile?, environment: [String: String], flags: [String: String], role: Role = .api
+        file: INIFile?, environment: [String: String], flags: [String: String], role: Role = .api,
+        configDirectory: String? = nil
     ) throws -> GlimpseConfiguration {
         var settings = file?.values ?? [:]
         for option in Options.all {
@@ -146,7 +207,18 @@ public struct GlimpseConfiguration: Sendable {
         for option in Options.all {
             if let v = flags[option.flag] { settings[option.key] = v }
         }
-        return try GlimpseConfiguration(settings: settings, role: role)
+        return try GlimpseConfiguration(settings: settings, role: role, configDirectory: configDirectory)
+    }
+
+    /// A policy or protection file path: absolute as given, else relative to the configuration
+    /// file's directory (oslo.config's lookup) when it exists there, else to the working directory.
+    public func resolve(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        if let dir = configDirectory {
+            let candidate = dir + "/" + path
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        return path
     }
 
     /// The SQLite file path of `database.connection`, SQLAlchemy style.

@@ -43,7 +43,8 @@ struct ConfigOptions: ParsableArguments {
             merged = INIFile(values: values)
         }
         return try GlimpseConfiguration.load(
-            file: merged, environment: ProcessInfo.processInfo.environment, flags: flags, role: role)
+            file: merged, environment: ProcessInfo.processInfo.environment, flags: flags, role: role,
+            configDirectory: config.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path })
     }
 
     func logger() -> Logger {
