@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "GlimpseDomain", swiftSettings: swiftSettings),
@@ -47,6 +48,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "GlimpsePolicy",
+            dependencies: ["GlimpseDomain", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -75,7 +81,7 @@ let package = Package(
         .target(
             name: "GlimpseCore",
             dependencies: [
-                "GlimpseDomain", "GlimpseCatalog", "GlimpseStore",
+                "GlimpseDomain", "GlimpseCatalog", "GlimpseStore", "GlimpsePolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,7 +104,7 @@ let package = Package(
             name: "GlimpseApp",
             dependencies: [
                 "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers", "GlimpseDomain",
-                "GlimpseKeystone",
+                "GlimpseKeystone", "GlimpsePolicy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -121,7 +127,7 @@ let package = Package(
             name: "GlimpseTests",
             dependencies: [
                 "GlimpseApp", "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers",
-                "GlimpseDomain", "GlimpseKeystone",
+                "GlimpseDomain", "GlimpseKeystone", "GlimpsePolicy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -13,6 +13,7 @@ public enum GlimpseRouter {
         let router = Router(context: GlimpseRequestContext.self)
         router.add(middleware: GlanceResponseMiddleware())
         addAuthentication(to: router, configuration: configuration, keystone: keystone)
+        router.add(middleware: EmptyImageIDMiddleware())
         Versions.register(on: router)
         ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats))
             .register(on: router)

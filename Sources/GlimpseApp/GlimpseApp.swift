@@ -4,6 +4,7 @@ import GlimpseAPI
 import GlimpseCatalog
 import GlimpseCore
 import GlimpseKeystone
+import GlimpsePolicy
 import GlimpseStore
 import GlimpseStoreDrivers
 import Hummingbird
@@ -51,10 +52,35 @@ public enum GlimpseApp {
         return (def, stores.filter { $0.id != def.id } + [HTTPBlobStore(client: httpClient)])
     }
 
+    /// The operator's policy (`policy.yaml` and `policy.d` over Glance's defaults) and property
+    /// protections, read once at start-up; a bad file stops start-up with a clear message.
+    public static func loadPolicy(_ configuration: GlimpseConfiguration) throws -> (ImagePolicy, PropertyProtections?) {
+        let enforcer: PolicyEnforcer
+        do {
+            enforcer = try PolicyEnforcer.load(policyFile: configuration.resolve(configuration.policyFile), policyDirs: configuration.policyDirs)
+        } catch {
+            throw ConfigurationError("[oslo_policy] policy_file \(configuration.policyFile): \(error)")
+        }
+        guard let file = configuration.propertyProtectionFile else { return (ImagePolicy(enforcer: enforcer), nil) }
+        let path = configuration.resolve(file)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError("property_protection_file \(file) cannot be read")
+        }
+        do {
+            let protections = try PropertyProtections(
+                iniText: text, format: configuration.propertyProtectionFormat == "policies" ? .policies : .roles, enforcer: enforcer)
+            return (ImagePolicy(enforcer: enforcer), protections)
+        } catch {
+            throw ConfigurationError("property_protection_file \(file): \(error)")
+        }
+    }
+
     /// Builds the application; `onServerRunning` receives the bound port (useful with port 0).
     public static func buildApplication(
         _ configuration: GlimpseConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> (some ApplicationProtocol, Resources) {
+        var configuration = configuration
+        (configuration.service.policy, configuration.service.propertyProtections) = try loadPolicy(configuration)
         let (catalog, executor) = try await openCatalog(configuration, logger: logger)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPBlobStore.clientConfiguration())
         let jobs = BackgroundJobs()
@@ -82,7 +108,9 @@ public enum GlimpseApp {
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
             configuration: .init(address: .hostname(configuration.bindHost, port: configuration.bindPort), serverName: nil),
             services: [jobs],
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.bindPort) },
+            onServerRunning: { [bindPort = configuration.bindPort] channel in
+                await onServerRunning(channel.localAddress?.port ?? bindPort)
+            },
             logger: logger)
         return (app, Resources(executor: executor, httpClient: httpClient, keystoneHTTP: keystone?.http))
     }

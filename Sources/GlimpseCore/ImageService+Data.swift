@@ -28,7 +28,7 @@ extension ImageService {
     /// Checks that data may be uploaded to the image and moves it queued → saving.
     func beginUpload(_ id: String, declaredSize: Int64?, principal: Principal) async throws -> Image {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("upload_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to upload data to image \(id).")
         }
         guard image.status == .queued else {

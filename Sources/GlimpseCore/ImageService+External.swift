@@ -23,7 +23,7 @@ extension ImageService {
     /// Checks that the caller may point the queued image `id` at external data.
     func externalTarget(_ id: String, principal: Principal) async throws -> Image {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal), policy.canSetExternalData(principal: principal) else {
+        guard policy.canSetExternalData(image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to set an external location for image \(id).")
         }
         guard image.status == .queued else {

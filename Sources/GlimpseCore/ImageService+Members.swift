@@ -30,7 +30,7 @@ extension ImageService {
 
     public func addMember(_ id: String, memberID: String, principal: Principal) async throws -> ImageMember {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("add_member", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to share image \(id).")
         }
         guard image.visibility == .shared else {
@@ -52,11 +52,11 @@ extension ImageService {
     }
 
     public func updateMember(_ id: String, memberID: String, status: String, principal: Principal) async throws -> ImageMember {
-        _ = try await sharedImage(id, principal: principal)
+        let image = try await sharedImage(id, principal: principal)
         guard var member = try await catalog.member(imageID: id, memberID: memberID) else {
             throw GlimpseError.notFound("Member \(memberID) not found for image \(id).")
         }
-        guard policy.canChangeMemberStatus(memberID: memberID, principal: principal) else {
+        guard policy.canChangeMemberStatus(image, memberID: memberID, principal: principal) else {
             throw GlimpseError.forbidden("Only the shared member can update its status.")
         }
         guard let newStatus = MemberStatus(rawValue: status) else {
@@ -70,7 +70,7 @@ extension ImageService {
 
     public func removeMember(_ id: String, memberID: String, principal: Principal) async throws {
         let image = try await sharedImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("delete_member", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to remove members of image \(id).")
         }
         try await catalog.removeMember(imageID: id, memberID: memberID)

@@ -9,12 +9,15 @@ extension ImageService {
         _ id: String, fields: JSONObject, properties: [String: String], purge: Bool, principal: Principal
     ) async throws -> Image {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
         }
         var changed = image
         if purge {
-            changed.properties = changed.properties.filter { $0.key.hasPrefix("os_glance") }
+            // Properties the caller may not delete (property protections) survive the purge.
+            changed.properties = changed.properties.filter { key, _ in
+                key.hasPrefix("os_glance") || (try? attributes.checkProperty(.delete, key, principal)) == nil
+            }
         }
         for (key, value) in fields.pairs {
             try attributes.set(key, to: value, on: &changed, principal: principal)
@@ -29,7 +32,7 @@ extension ImageService {
     /// `PUT /v1/images/{id}/members`: the membership list becomes exactly `members`.
     public func replaceMembers(_ id: String, members: [(String, Bool)], principal: Principal) async throws {
         let image = try await sharedImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to share image \(id).")
         }
         guard members.count <= configuration.memberQuota else {
@@ -48,7 +51,7 @@ extension ImageService {
     public func setMember(_ id: String, memberID: String, canShare: Bool, principal: Principal) async throws {
         if var existing = try await catalog.member(imageID: id, memberID: memberID) {
             let image = try await sharedImage(id, principal: principal)
-            guard policy.canModify(image, principal: principal) else {
+            guard policy.allows("modify_image", image, principal: principal) else {
                 throw GlimpseError.forbidden("You are not authorized to share image \(id).")
             }
             existing.canShare = canShare

@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseCatalog
 import GlimpseDomain
+import GlimpsePolicy
 import GlimpseStore
 import Logging
 import NIOCore
@@ -16,7 +17,7 @@ public struct ImageService: Sendable {
     /// Every store that may hold existing data (the default one included), to read and delete locations.
     public let stores: [any BlobStore]
     public let configuration: ImageServiceConfiguration
-    public let policy = ImagePolicy()
+    public let policy: ImagePolicy
     let now: @Sendable () -> Date
     let logger: Logger
 
@@ -28,7 +29,16 @@ public struct ImageService: Sendable {
         self.catalog = catalog
         self.defaultStore = defaultStore
         self.stores = [defaultStore] + otherStores
+        var configuration = configuration
+        let policy = configuration.policy
+        configuration.attributes.mayChangeVisibility = { v, image, p in policy.canSetVisibility(v, on: image, principal: p) }
+        if let protections = configuration.propertyProtections {
+            configuration.attributes.mayAccessProperty = { op, key, p in
+                protections.allows(PropertyProtections.Operation(rawValue: op.rawValue)!, property: key, principal: p)
+            }
+        }
         self.configuration = configuration
+        self.policy = policy
         self.logger = logger
         self.now = clock
     }
@@ -49,11 +59,14 @@ public struct ImageService: Sendable {
     }
 
     public func show(_ id: String, principal: Principal) async throws -> Image {
-        try await visibleImage(id, principal: principal)
+        attributes.readable(try await visibleImage(id, principal: principal), principal: principal)
     }
 
     public func list(_ query: ImageQuery, principal: Principal) async throws -> [Image] {
-        try await catalog.listImages(query, for: principal)
+        guard policy.allows("get_images", principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to list images.")
+        }
+        return try await catalog.listImages(query, for: principal).map { attributes.readable($0, principal: principal) }
     }
 
     // MARK: create, update, delete
@@ -75,7 +88,8 @@ public struct ImageService: Sendable {
             }
             owner = given.stringValue
         }
-        guard policy.canCreate(owner: owner, principal: principal) else {
+        let visibility = fields["visibility"]?.stringValue.flatMap(Visibility.init(rawValue:))
+        guard policy.canCreate(owner: owner, visibility: visibility, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to create images.")
         }
         let t = now()
@@ -84,22 +98,22 @@ public struct ImageService: Sendable {
             try attributes.set(key, to: value, on: &image, principal: principal)
         }
         try await catalog.createImage(image)
-        return image
+        return attributes.readable(image, principal: principal)
     }
 
     public func update(_ id: String, patch: ImagePatch, principal: Principal) async throws -> Image {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
         }
         let updated = try patch.apply(to: image, principal: principal, attributes: attributes)
-        if updated == image { return image }
-        return try await catalog.updateImage(updated, expecting: image.status)
+        if updated == image { return attributes.readable(image, principal: principal) }
+        return attributes.readable(try await catalog.updateImage(updated, expecting: image.status), principal: principal)
     }
 
     public func delete(_ id: String, principal: Principal) async throws {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("delete_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to delete image \(id).")
         }
         guard !image.protected else {
@@ -133,7 +147,7 @@ public struct ImageService: Sendable {
 
     func setActivation(_ id: String, principal: Principal, from: ImageStatus, to: ImageStatus) async throws {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows(to == .deactivated ? "deactivate" : "reactivate", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to \(to == .active ? "reactivate" : "deactivate") image \(id).")
         }
         if image.status == to { return }
@@ -150,7 +164,7 @@ public struct ImageService: Sendable {
 
     public func addTag(_ id: String, tag: String, principal: Principal) async throws {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
         }
         try ImageAttributes.checkTag(tag)
@@ -165,7 +179,7 @@ public struct ImageService: Sendable {
 
     public func removeTag(_ id: String, tag: String, principal: Principal) async throws {
         let image = try await visibleImage(id, principal: principal)
-        guard policy.canModify(image, principal: principal) else {
+        guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
         }
         guard image.tags.contains(tag) else { throw GlimpseError.notFound("Tag \(tag) not found.") }

@@ -1,4 +1,5 @@
 import GlimpseDomain
+import GlimpsePolicy
 
 /// What the image operations need to know from `glance-api.conf` (`[DEFAULT]` options of Glance).
 public struct ImageServiceConfiguration: Sendable {
@@ -13,6 +14,10 @@ public struct ImageServiceConfiguration: Sendable {
     /// `limit_param_default` and `api_limit_max` for lists.
     public var limitDefault = 25
     public var limitMax = 1000
+    /// The operator's policy (Glance's defaults unless `policy.yaml` says otherwise).
+    public var policy = ImagePolicy()
+    /// `property_protection_file`, when configured.
+    public var propertyProtections: PropertyProtections?
 
     public init() {}
 }

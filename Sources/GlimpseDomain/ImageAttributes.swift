@@ -19,7 +19,15 @@ public struct ImageAttributes: Sendable {
     public var formats: ImageFormats
     public var propertyQuota: Int
     public var tagQuota: Int
-    public var policy = ImagePolicy()
+    /// Property protections (`property_protection_file`): whether `principal` may create,
+    /// read, update or delete the additional property; nil when no protections are configured.
+    public var mayAccessProperty: (@Sendable (_ op: PropertyOperation, _ key: String, _ principal: Principal) -> Bool)?
+
+    /// Whether `principal` may give `image` the visibility (publicize_image, communitize_image);
+    /// the image service sets it from the operator's policy. The default allows public only to admins.
+    public var mayChangeVisibility: @Sendable (_ to: Visibility, _ image: Image, _ principal: Principal) -> Bool = { v, _, p in
+        v != .public || p.isAdmin
+    }
 
     public init(formats: ImageFormats = .init(), propertyQuota: Int = 128, tagQuota: Int = 128) {
         self.formats = formats
@@ -64,8 +72,8 @@ public struct ImageAttributes: Sendable {
             guard let s = value.stringValue, let v = Visibility(rawValue: s) else {
                 throw GlimpseError.badRequest("Invalid visibility value: \(value.serialized())")
             }
-            if v == .public, image.visibility != .public, !policy.canPublicize(principal: principal) {
-                throw GlimpseError.forbidden("You are not authorized to set the visibility of an image to public.")
+            if v != image.visibility, !mayChangeVisibility(v, image, principal) {
+                throw GlimpseError.forbidden("You are not authorized to set the visibility of an image to \(v.rawValue).")
             }
             image.visibility = v
         case "protected":
@@ -121,11 +129,27 @@ public struct ImageAttributes: Sendable {
             guard let s = value.stringValue else {
                 throw GlimpseError.badRequest("Additional property '\(key)' must be a string.")
             }
+            try checkProperty(image.properties[key] == nil ? .create : .update, key, principal)
             if image.properties[key] == nil, visiblePropertyCount(image) >= propertyQuota {
                 throw GlimpseError.tooLarge("Maximum number of image properties exceeded (\(propertyQuota)).")
             }
             image.properties[key] = s
         }
+    }
+
+    /// Throws 403 when property protections forbid `op` on `key`.
+    public func checkProperty(_ op: PropertyOperation, _ key: String, _ principal: Principal) throws {
+        if let mayAccessProperty, !mayAccessProperty(op, key, principal) {
+            throw GlimpseError.forbidden("Property '\(key)' is protected: you may not \(op.rawValue) it.")
+        }
+    }
+
+    /// The image as `principal` may read it: properties it may not read are left out.
+    public func readable(_ image: Image, principal: Principal) -> Image {
+        guard let mayAccessProperty else { return image }
+        var copy = image
+        copy.properties = image.properties.filter { key, _ in key.hasPrefix("os_glance") || mayAccessProperty(.read, key, principal) }
+        return copy
     }
 
     public static func checkTag(_ tag: String) throws {
@@ -141,4 +165,9 @@ public struct ImageAttributes: Sendable {
     func invalidType(_ key: String, _ expected: String) -> GlimpseError {
         GlimpseError.badRequest("Invalid value for '\(key)': expected \(expected).")
     }
+}
+
+/// The four operations property protections govern.
+public enum PropertyOperation: String, Sendable, CaseIterable {
+    case create, read, update, delete
 }

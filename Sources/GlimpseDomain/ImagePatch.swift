@@ -116,6 +116,7 @@ public struct ImagePatch: Sendable {
                 if isBase {
                     throw GlimpseError.forbidden("Properties \(key) can't be removed, they are base properties.")
                 }
+                if !isBase, result.properties[key] != nil { try attributes.checkProperty(.delete, key, principal) }
                 guard result.properties.removeValue(forKey: key) != nil else {
                     throw GlimpseError.conflict("Property \(key) does not exist.")
                 }
