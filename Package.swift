@@ -130,6 +130,7 @@ let package = Package(
                 "GlimpseDomain", "GlimpseKeystone", "GlimpsePolicy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -11,6 +11,7 @@ public final class InMemoryBlobStore: BlobStore {
     public init(id: String = "memory") { self.id = id }
 
     public var objectCount: Int { objects.withLockedValue { $0.count } }
+    public var objectLocations: [String] { objects.withLockedValue { Array($0.keys) } }
 
     public func handles(location: String) -> Bool { location.hasPrefix("memory://") }
 

@@ -43,6 +43,9 @@ public struct FileBlobStore: BlobStore {
             let handle = try await FileSystem.shared.openFile(
                 forWritingAt: path, options: .newFile(replaceExisting: true))
             return Writer(handle: handle, location: location(for: imageID))
+        } catch let error as FileSystemError where error.code == .notFound {
+            // The data directory is gone: the store, not the image, is missing.
+            throw GlimpseError(.unavailable, "The image store is unavailable.", underlying: error)
         } catch {
             throw Self.mapError(error)
         }
