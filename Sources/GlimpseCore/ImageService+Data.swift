@@ -56,7 +56,7 @@ extension ImageService {
         let id = saving.id
         let writer: any BlobWriter
         do {
-            writer = try await defaultStore.makeWriter(imageID: id)
+            writer = try await defaultStore.makeWriter(imageID: id, expectedSize: declaredSize)
         } catch {
             await abandonUpload(saving, to: failure)
             throw error

@@ -28,8 +28,10 @@ public protocol BlobStore: Sendable {
     var capabilities: BlobStoreCapabilities { get }
     /// Whether a location URI belongs to this store.
     func handles(location: String) -> Bool
-    /// Starts a staged write of the data for `imageID`.
-    func makeWriter(imageID: String) async throws -> any BlobWriter
+    /// Starts a staged write of the data for `imageID`. `expectedSize` is the size the client
+    /// declared, when it did; the stream may still end short or run long (the caller checks),
+    /// so a driver uses it only to choose a strategy (one PUT or segments / multipart).
+    func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter
     /// Streams the bytes at `location` (only `range` of them, if given) into `sink`, chunk by
     /// chunk. Scoped: the object is open only while this call runs.
     func read(location: String, range: Range<Int64>?, into sink: (ByteBuffer) async throws -> Void) async throws
@@ -48,3 +50,9 @@ public protocol BlobWriter: Sendable {
     func cancel() async
 }
 
+
+extension BlobStore {
+    public func makeWriter(imageID: String) async throws -> any BlobWriter {
+        try await makeWriter(imageID: imageID, expectedSize: nil)
+    }
+}

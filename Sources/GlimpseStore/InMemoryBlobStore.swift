@@ -15,7 +15,7 @@ public final class InMemoryBlobStore: BlobStore {
 
     public func handles(location: String) -> Bool { location.hasPrefix("memory://") }
 
-    public func makeWriter(imageID: String) async throws -> any BlobWriter {
+    public func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter {
         Writer(store: self, key: "memory://\(imageID)")
     }
 

@@ -37,7 +37,7 @@ public struct FileBlobStore: BlobStore {
         return FilePath(String(location.dropFirst("file://".count)))
     }
 
-    public func makeWriter(imageID: String) async throws -> any BlobWriter {
+    public func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter {
         let path = FilePath("\(dataDir)/\(imageID)")
         do {
             let handle = try await FileSystem.shared.openFile(

@@ -41,7 +41,7 @@ public struct HTTPBlobStore: BlobStore {
         return lower.hasPrefix("http://") || lower.hasPrefix("https://")
     }
 
-    public func makeWriter(imageID: String) async throws -> any BlobWriter {
+    public func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter {
         throw GlimpseError(.forbidden, "The http store is read-only; image data cannot be uploaded to it.")
     }
 

@@ -40,7 +40,7 @@ import Testing
         let id = "counting"
         let capabilities = BlobStoreCapabilities()
         func handles(location: String) -> Bool { location.hasPrefix("counting://") }
-        func makeWriter(imageID: String) async throws -> any BlobWriter { Writer(ledger: ledger, id: imageID) }
+        func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter { Writer(ledger: ledger, id: imageID) }
         func read(location: String, range: Range<Int64>?, into sink: (ByteBuffer) async throws -> Void) async throws {}
         func size(location: String) async throws -> Int64 { 0 }
         func delete(location: String) async throws {}
