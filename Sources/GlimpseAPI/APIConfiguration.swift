@@ -9,8 +9,6 @@ public struct APIConfiguration: Sendable {
     /// noauth: the project of callers that send no `X-Project-Id`.
     public var noauthDefaultProject = "admin"
     public var formats = ImageFormats()
-    /// Multi-store (`enabled_backends`) is on: images show `stores`, as in Glance.
-    public var multiStore = false
 
     public init() {}
 }

@@ -86,13 +86,13 @@ struct ImageRoutes: Sendable {
         var headers: HTTPFields = [:]
         headers[.location] = "/v2/images/\(image.id)"
         headers[.importMethods] = configuration.enabledImportMethods.joined(separator: ",")
-        return Response.json(ImageJSON.render(image, showStores: configuration.multiStore), status: .created, headers: headers)
+        return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore), status: .created, headers: headers)
     }
 
     @Sendable func show(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
         try request.rejectBody()
         let image = try await service.show(context.parameters.decoded("id"), principal: context.principal)
-        return Response.json(ImageJSON.render(image, showStores: configuration.multiStore))
+        return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore))
     }
 
     @Sendable func list(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
@@ -104,7 +104,7 @@ struct ImageRoutes: Sendable {
             !$0.hasPrefix("marker=") && $0 != "marker"
         }.joined(separator: "&")
         var page = JSONObject()
-        page["images"] = .array(images.map { ImageJSON.render($0, showStores: configuration.multiStore) })
+        page["images"] = .array(images.map { ImageJSON.render($0, showStores: service.configuration.multiStore) })
         page["first"] = .string(rawWithoutMarker.isEmpty ? "/v2/images" : "/v2/images?\(rawWithoutMarker)")
         page["schema"] = .string("/v2/schemas/images")
         if let last = images.last, images.count == query.limit, query.limit > 0 {
@@ -125,7 +125,7 @@ struct ImageRoutes: Sendable {
         let body = try await request.jsonBody(limit: configuration.maxJSONBodySize)
         let patch = try ImagePatch(body, mediaType: mediaType)
         let image = try await service.update(context.parameters.decoded("id"), patch: patch, principal: context.principal)
-        return Response.json(ImageJSON.render(image, showStores: configuration.multiStore))
+        return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore))
     }
 
     @Sendable func delete(_ request: Request, context: GlimpseRequestContext) async throws -> Response {

@@ -97,7 +97,7 @@ public struct GlimpseConfiguration: Sendable {
     /// Every configured store; in single-store mode the ids are the type names.
     public var stores: [StoreConfiguration]
     public var defaultStoreID: String
-    public var multiStore: Bool { api.multiStore }
+    public var multiStore: Bool { service.multiStore }
     public var service = ImageServiceConfiguration()
     public var api = APIConfiguration()
     /// Keystone authentication, when `flavor` or `auth_strategy` asks for it (nil: noauth).
@@ -180,7 +180,6 @@ public struct GlimpseConfiguration: Sendable {
         service.attributes = ImageAttributes(
             formats: formats, propertyQuota: try int("DEFAULT.image_property_quota"), tagQuota: try int("DEFAULT.image_tag_quota"))
         api.formats = formats
-        api.multiStore = !backends.isEmpty
         service.multiStore = !backends.isEmpty
         service.storeDetails = backends.isEmpty ? [] : stores.map {
             StoreDetail(id: $0.id, type: $0.type, description: $0.description, weight: $0.weight, readOnly: $0.type == "http")
