@@ -11,6 +11,7 @@ struct ImageRoutes: Sendable {
     let service: ImageService
     let configuration: APIConfiguration
     let schemas: Schemas
+    let jobs: BackgroundJobs
 
     var queryParser: ImageQueryParser {
         ImageQueryParser(limitDefault: service.configuration.limitDefault, limitMax: service.configuration.limitMax)
@@ -26,6 +27,8 @@ struct ImageRoutes: Sendable {
             ("/v2/images/:id/tags/:tag", [.put, .delete]),
             ("/v2/images/:id/members", [.get, .post]),
             ("/v2/images/:id/members/:member", [.get, .put, .delete]),
+            ("/v2/info/import", [.get]),
+            ("/v2/images/:id/import", [.post]),
             ("/v2/info/stores", [.get]),
             ("/v2/info/stores/detail", [.get]),
             ("/v2/stores/:store/:id", [.delete]),
@@ -59,6 +62,19 @@ struct ImageRoutes: Sendable {
                 context.parameters.decoded("id"), tag: context.parameters.decoded("tag"), principal: context.principal)
             return Response.noContent()
         }
+        router.get("/v2/info/import") { _, _ in
+            Response.json(.object(JSONObject([("import-methods", .object(JSONObject([
+                ("description", .string("Import methods available.")), ("type", .string("array")),
+                ("value", .array(service.configuration.enabledImportMethods.map { .string($0) })),
+            ])))])))
+        }
+        router.post("/v2/images/:id/import") { [jobs] request, context in
+            var request = request
+            let body = try await request.jsonBody(limit: configuration.maxJSONBodySize)
+            try await service.importImage(
+                context.parameters.decoded("id"), request: ImageService.ImportRequest(body), principal: context.principal, jobs: jobs)
+            return Response(status: .accepted)
+        }
         router.get("/v2/info/stores") { request, context in
             try Response.json(Self.render(service.storesInfo(detail: false, principal: context.principal), defaultID: service.defaultStoreID, detail: false))
         }
@@ -85,7 +101,7 @@ struct ImageRoutes: Sendable {
         let image = try await service.create(body, principal: context.principal)
         var headers: HTTPFields = [:]
         headers[.location] = "/v2/images/\(image.id)"
-        headers[.importMethods] = configuration.enabledImportMethods.joined(separator: ",")
+        headers[.importMethods] = service.configuration.enabledImportMethods.joined(separator: ",")
         return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore), status: .created, headers: headers)
     }
 

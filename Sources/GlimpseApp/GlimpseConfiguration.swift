@@ -65,6 +65,8 @@ public enum Options {
         .init(key: "DEFAULT.property_protection_rule_format", defaultValue: "roles", help: "roles or policies."),
         .init(key: "DEFAULT.noauth_default_project", defaultValue: "admin",
               help: "noauth: project of callers that send no X-Project-Id."),
+        .init(key: "DEFAULT.enabled_import_methods", defaultValue: "copy-image",
+              help: "Import methods offered; Glimpse has copy-image so far (glance-direct and web-download come with the task queue)."),
         .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
     ]
 }
@@ -181,6 +183,14 @@ public struct GlimpseConfiguration: Sendable {
             formats: formats, propertyQuota: try int("DEFAULT.image_property_quota"), tagQuota: try int("DEFAULT.image_tag_quota"))
         api.formats = formats
         service.multiStore = !backends.isEmpty
+        // oslo.config ListOpt, with or without brackets; only methods Glimpse has, and only
+        // copy-image when there are several stores to copy between.
+        let methods = (value("DEFAULT.enabled_import_methods") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
+        for method in methods where !["copy-image", "glance-direct", "web-download", "glance-download"].contains(method) {
+            throw ConfigurationError("enabled_import_methods: \(method) is not an import method")
+        }
+        service.enabledImportMethods = service.multiStore ? methods.filter { $0 == "copy-image" } : []
         service.storeDetails = backends.isEmpty ? [] : stores.map {
             StoreDetail(id: $0.id, type: $0.type, description: $0.description, weight: $0.weight, readOnly: $0.type == "http")
         }

@@ -101,6 +101,12 @@ extension ImageService {
         if !prefer.isEmpty, !policy.allows("download_from_store", image, principal: principal) {
             throw GlimpseError.forbidden("You are not authorized to choose the store to download from.")
         }
+        return try await prepareDownload(image, prefer: prefer)
+    }
+
+    /// The copies of `image`'s data in the order to try them, checked for a size; nil when the
+    /// image has no data.
+    func prepareDownload(_ image: Image, prefer: [String] = []) async throws -> Download? {
         guard image.hasData, image.status != .queued else { return nil }
         var sources: [Download.Source] = []
         for location in image.locations where location.status == "active" {

@@ -24,6 +24,8 @@ public struct ImageServiceConfiguration: Sendable {
     public var multiStore = false
     /// What the operator configured about each store (discovery and location order).
     public var storeDetails: [StoreDetail] = []
+    /// `enabled_import_methods` that Glimpse implements (so far `copy-image`).
+    public var enabledImportMethods: [String] = []
 
     public init() {}
 }

@@ -42,6 +42,7 @@ import Testing
     static func make(stores: [any BlobStore], weights: [String: Int] = [:]) async throws -> TestGlimpse {
         try await TestGlimpse.make(extraStores: stores) { c in
             c.multiStore = true
+            c.enabledImportMethods = ["copy-image"]
             c.storeDetails = [StoreDetail(id: "memory", type: "file", description: "Default memory", weight: weights["memory"] ?? 0)]
                 + stores.map { StoreDetail(id: $0.id, type: "file", weight: weights[$0.id] ?? 0) }
         }
@@ -157,6 +158,42 @@ import Testing
             if let download {
                 #expect(download.body.readableBytes < 300_000, "a failed store must not look like a whole image")
             }
+        }
+    }
+
+    @Test func copyImageAddsAStoreInTheBackground() async throws {
+        let b = InMemoryBlobStore(id: "b")
+        let glimpse = try await Self.make(stores: [b])
+        try await glimpse.test { client in
+            let data = bytes(123_456)
+            let id = try await client.create()
+            try await client.upload(id, data)
+            let info = try await client.send(.get, "/v2/info/import")
+            #expect(info.json["import-methods"]?.objectValue?["value"] == .array([.string("copy-image")]))
+            let copy = #"{"method": {"name": "copy-image"}, "stores": ["b"]}"#
+            #expect(try await client.send(.post, "/v2/images/\(id)/import", json: copy, as: Who.alice).status == .notFound)
+            #expect(try await client.send(.post, "/v2/images/\(id)/import",
+                                          json: #"{"method": {"name": "copy-image"}, "stores": ["tape"]}"#).status == .conflict)
+            #expect(try await client.send(.post, "/v2/images/\(id)/import",
+                                          json: #"{"method": {"name": "web-download"}}"#).status == .badRequest)
+            #expect(try await client.send(.post, "/v2/images/\(id)/import", json: copy).status == .accepted)
+            var shown = JSONObject()
+            for _ in 0..<200 {
+                shown = try await client.send(.get, "/v2/images/\(id)").json
+                if shown["os_glance_import_task"] == nil { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(shown["stores"]?.stringValue == "memory,b")
+            #expect(shown["os_glance_importing_to_stores"]?.stringValue == "")
+            #expect(shown["os_glance_failed_import"]?.stringValue == "")
+            #expect(b.objectCount == 1)
+            #expect(try await client.send(.post, "/v2/images/\(id)/import", json: copy).status == .badRequest,
+                    "already present")
+            // The copy is a real second copy: removing the first leaves the image whole.
+            #expect(try await client.send(.delete, "/v2/stores/memory/\(id)").status == .noContent)
+            #expect(Array(try await client.send(.get, "/v2/images/\(id)/file").body.readableBytesView) == data)
+            let queued = try await client.create()
+            #expect(try await client.send(.post, "/v2/images/\(queued)/import", json: copy).status == .conflict)
         }
     }
 }
