@@ -60,6 +60,11 @@ def object_store_env() -> dict:
     """Start (or reuse) Swift + s3api and return its GLIMPSE_SWIFT_* facts."""
     if os.environ.get("GLIMPSE_SWIFT_AUTH_URL"):
         return {k: v for k, v in os.environ.items() if k.startswith("GLIMPSE_SWIFT")}
+    return start_object_store()
+
+
+def start_object_store() -> dict:
+    """Run start-object-store.sh for Swift (it reuses a running one) and parse its exports."""
     out = subprocess.run(["bash", os.path.join(SHARED, "services", "start-object-store.sh"), "swift"],
                          env={**os.environ, "GLIMPSE_SERVICES_DIR": SERVICES_DIR}, capture_output=True,
                          text=True, timeout=600)
@@ -421,7 +426,7 @@ def faults(r, srv, api, env, container, bucket):
                 b"127.0.0.1" not in body and b"http://" not in body and len(body) > 0, body[:300])
         r.check(f"{store} down mid-upload: answered within 60 s of the stop", answered < 60, f"{answered:.1f} s")
         r.eq(f"{store} down mid-upload: image back to queued", wait_status(api, iid, "queued", 30), "queued")
-        object_store_env()  # start it again
+        start_object_store()  # start it again
         time.sleep(1)
         left = swift_names(env, container, iid) if store == "swift" else \
             s3_keys(env, bucket, iid) + s3_uploads(env, bucket, iid)
@@ -453,7 +458,7 @@ def faults(r, srv, api, env, container, bucket):
     r.check("store down mid-download: the download falls back (whole image) or ends short",
             status == 200 and (whole or short), (status, n, length))
     r.note(f"store down mid-download: {'fell back to the file store' if whole else 'ended short'} after {n} bytes")
-    object_store_env()
+    start_object_store()
     api.delete(iid)
 
 
