@@ -58,6 +58,11 @@ public struct S3BlobStore: BlobStore {
     /// The client configuration the store expects: no redirects (S3 redirects only to say the
     /// region is wrong, and a redirected request would need signing again), no decompression,
     /// connect and read timeouts.
+    ///
+    /// The read timeout is how long the store waits for S3 to answer once a request is sent,
+    /// and, because AsyncHTTPClient stops reading while a download's consumer is busy, also the
+    /// longest a download may pause for a slow client before it fails (seen here: a 3 s pause in
+    /// the sink with a 1 s read timeout ends the read with `.unavailable`). Keep it above both.
     public static func clientConfiguration(connectTimeout: TimeAmount = .seconds(10), readTimeout: TimeAmount = .seconds(120))
         -> HTTPClient.Configuration
     {

@@ -40,6 +40,10 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
     var phase = Phase.open
     var failure: GlimpseError?
     var written: Int64 = 0
+    /// Set once a request that can make the object exist has been sent in full (the end of the
+    /// single PUT, the buffered PUT, CompleteMultipartUpload): if the upload then fails (a lost
+    /// answer, say), clean-up deletes the object too.
+    var objectMayExist = false
 
     /// The single PUT, or the streamed part being sent.
     var body: StreamedBody?
@@ -103,6 +107,7 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
             case .singlePut:
                 if let body {
                     self.body = nil
+                    objectMayExist = true
                     let response = try await body.finish()
                     guard response.status.code / 100 == 2 else {
                         throw S3BlobStore.serviceError(response, operation: "PutObject", missing: .unavailable)
@@ -157,6 +162,7 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
         put.payloadHash = signsPayloads ? SigV4Signer.hex(bufferHash.finalize()) : SigV4Signer.unsignedPayload
         var request = store.prepare(put)
         request.body = .bytes(buffer)
+        objectMayExist = true
         let response = try await S3BlobStore.execute(store.client, request, timeout: store.dataDeadline)
         guard response.status.code / 100 == 2 else {
             throw S3BlobStore.serviceError(response, operation: "PutObject", missing: .unavailable)
@@ -261,6 +267,7 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
         var complete = objectOperation(.POST, query: [(name: "uploadId", value: uploadID!)])
         complete.headers.append((name: "content-type", value: "application/xml"))
         // Completing a large upload can take a while; S3 keeps the connection alive meanwhile.
+        objectMayExist = true
         let response = try await store.perform(complete, body: ByteBuffer(string: xml), timeout: .hours(1))
         // S3 may answer 200 and still report an error in the body.
         guard response.status == .ok, S3XML.first("Code", in: response.body) == nil else {
@@ -291,11 +298,10 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
         phase = .ended
         if let body {
             self.body = nil
-            let outcome = await body.abandon()
             // Belt and braces: a PUT whose body was held back cannot complete, but if the
-            // server stored the object anyway, remove it.
-            if strategy == .singlePut, case .success(let response) = outcome, response.status.code / 100 == 2 {
-                try? await store.deleteObject(bucket: store.configuration.bucket, key: key)
+            // server stored the object anyway, it goes below.
+            if case .success(let response) = await body.abandon(), strategy == .singlePut, response.status.code / 100 == 2 {
+                objectMayExist = true
             }
         }
         for (_, task) in inFlight { task.cancel() }
@@ -304,6 +310,10 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
         if let id = uploadID {
             uploadID = nil
             await abort(id)
+        }
+        if objectMayExist {
+            objectMayExist = false
+            try? await store.deleteObject(bucket: store.configuration.bucket, key: key)
         }
         buffer = ByteBuffer()
     }
