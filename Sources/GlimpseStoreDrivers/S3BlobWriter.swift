@@ -7,10 +7,10 @@ import NIOHTTP1
 
 /// A staged write of one image to S3. The strategy follows the declared size:
 ///
-/// - **declared, below `s3_store_large_object_size`**: one PUT Object whose body streams as
-///   `write` is called. The end of the body (the final `aws-chunked` chunk, or the last buffer
-///   when payloads are unsigned) is held back until `commit()`, so an upload cancelled after its
-///   last byte still never completes on the server.
+/// - **declared, below `s3_store_large_object_size`** (and at most 5 GiB, S3's limit for one
+///   PUT): one PUT Object whose body streams as `write` is called. The end of the body (the
+///   final `aws-chunked` chunk, or the last buffer when payloads are unsigned) is held back
+///   until `commit()`, so an upload cancelled after its last byte still never completes.
 /// - **declared, at or above it**: a multipart upload. Each part's length is known from the
 ///   declared size, so each UploadPart streams as the data arrives; up to
 ///   `s3_store_thread_pools` finished parts await their answers while the next one streams.
@@ -18,7 +18,9 @@ import NIOHTTP1
 ///   data is gathered one part (`s3_store_large_object_chunk_size`) at a time. At most two
 ///   parts are in memory per upload: one being sent and one filling. An image that ends
 ///   before its first part fills goes as one PUT; the multipart upload is created once the bytes
-///   seen reach `s3_store_large_object_size` or a part fills.
+///   seen reach `s3_store_large_object_size` or a part fills. S3 allows 10,000 parts, so such an
+///   image may reach 10,000 × the part size (about 98 GiB with 10 MB parts); beyond that the
+///   upload fails with `.payloadTooLarge`. (A declared size raises the part size instead.)
 ///
 /// `commit()` completes the upload (CompleteMultipartUpload with the parts' ETags); `cancel()`
 /// and every failure abort it (AbortMultipartUpload) and stop any request in flight, so no
@@ -63,13 +65,17 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
         let configuration = store.configuration
         self.partSize = configuration.partSize(forDeclaredSize: expectedSize)
         if let size = expectedSize, size > 0 {
-            strategy = size < configuration.largeObjectSize ? .singlePut : .streamedParts
+            // One PUT carries at most 5 GiB, whatever the threshold says.
+            strategy = size < configuration.largeObjectSize && size <= S3BlobWriter.maximumSinglePut ? .singlePut : .streamedParts
         } else {
             strategy = .bufferedParts
         }
     }
 
     var signsPayloads: Bool { store.configuration.payloadSigning == .streaming }
+
+    /// S3's limit for one PUT Object.
+    static let maximumSinglePut: Int64 = 5 << 30
 
     // MARK: BlobWriter
 
@@ -233,6 +239,11 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
     /// Sends the gathered bytes as the next part, after the previous part has been answered
     /// (so at most two parts are held: this one and the one that fills next).
     func sendBufferedPart() async throws {
+        guard Int64(nextPartNumber) <= S3StoreConfiguration.maximumPartCount else {
+            // Without a declared size the part size cannot grow to fit: 10,000 parts is the most.
+            throw GlimpseError.tooLarge(
+                "An image uploaded without a declared size may be at most \(S3StoreConfiguration.maximumPartCount * partSize) bytes in this store.")
+        }
         while !inFlight.isEmpty { try await collectOldestPart() }
         let number = nextPartNumber
         nextPartNumber += 1
