@@ -471,7 +471,7 @@ extension SQLCatalog: MetadefCatalog {
             "SELECT namespace_id FROM metadef_namespace_resource_types WHERE resource_type_id = ? AND namespace_id = ?", ids)
         guard existing.isEmpty else {
             throw GlimpseError.conflict(
-                "The metadata definition resource-type association of resource-type=\(association.name) to namespace=\(namespace.namespace), already exists.")
+                "The metadata definition resource-type association of resource-type=\(association.name) to namespace=\(namespace.namespace) already exists.")
         }
         _ = try await tx.query(
             "INSERT INTO metadef_namespace_resource_types (resource_type_id, namespace_id, properties_target, prefix, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -58,7 +58,7 @@ public enum MetadefPropertyType {
             case .integer: converted = integer(value)
             case .bytes: converted = text(value)
             case .boolean: converted = boolean(value)
-            case .list: converted = value.arrayValue != nil ? value : nil
+            case .list: converted = list(value, strict: strict)
             case .items: converted = try items(value, label: label, strict: strict)
             }
             if let converted {
@@ -107,6 +107,13 @@ public enum MetadefPropertyType {
         }
     }
 
+    /// WSME's list of text: a list of strings (Glance fails on anything else in it).
+    static func list(_ value: JSONValue, strict: Bool) -> JSONValue? {
+        guard let items = value.arrayValue else { return nil }
+        if strict, items.contains(where: { $0.stringValue == nil }) { return nil }
+        return value
+    }
+
     /// WSME's `ItemType`: `type` (mandatory) and `enum`.
     static func items(_ value: JSONValue, label: String, strict: Bool) throws -> JSONValue? {
         guard let o = value.objectValue else { return nil }
@@ -120,7 +127,7 @@ public enum MetadefPropertyType {
         }
         var out = JSONObject([("type", type)])
         if let e = o["enum"] {
-            guard e == .null || e.arrayValue != nil else { return nil }
+            guard e == .null || list(e, strict: strict) != nil else { return nil }
             out["enum"] = e
         }
         return .object(out)
