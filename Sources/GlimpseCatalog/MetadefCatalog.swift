@@ -30,7 +30,7 @@ public protocol MetadefCatalog: Sendable {
     func deleteProperties(in namespace: MetadefNamespace) async throws
     func deleteTags(in namespace: MetadefNamespace) async throws
 
-    /// In creation order.
+    /// By name (the order Glance's unindexed query yields through the unique name index).
     func objects(in namespace: MetadefNamespace) async throws -> [MetadefObject]
     func object(named name: String, in namespace: MetadefNamespace) async throws -> MetadefObject?
     func createObject(_ object: MetadefObject, in namespace: MetadefNamespace) async throws -> MetadefObject
@@ -38,7 +38,7 @@ public protocol MetadefCatalog: Sendable {
     func updateObject(named name: String, to object: MetadefObject, in namespace: MetadefNamespace) async throws -> MetadefObject
     func deleteObject(named name: String, in namespace: MetadefNamespace) async throws
 
-    /// In creation order.
+    /// By name, like `objects(in:)`.
     func properties(in namespace: MetadefNamespace) async throws -> [MetadefProperty]
     func property(named name: String, in namespace: MetadefNamespace) async throws -> MetadefProperty?
     func createProperty(_ property: MetadefProperty, in namespace: MetadefNamespace) async throws -> MetadefProperty
@@ -58,7 +58,7 @@ public protocol MetadefCatalog: Sendable {
 
     /// Every resource type, in creation order.
     func resourceTypes() async throws -> [MetadefResourceType]
-    /// The namespace's resource type associations, in creation order.
+    /// The namespace's resource type associations, by `created_at` (then resource type).
     func associations(of namespace: MetadefNamespace) async throws -> [MetadefResourceTypeAssociation]
     /// Associates the namespace with `association.name`, creating that resource type (not
     /// protected) if it does not exist.

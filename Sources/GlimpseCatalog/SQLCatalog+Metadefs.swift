@@ -217,7 +217,7 @@ extension SQLCatalog: MetadefCatalog {
     }
 
     public func objects(in namespace: MetadefNamespace) async throws -> [MetadefObject] {
-        try await db.query("SELECT \(Self.objectColumns) FROM metadef_objects WHERE namespace_id = ? ORDER BY id",
+        try await db.query("SELECT \(Self.objectColumns) FROM metadef_objects WHERE namespace_id = ? ORDER BY name",
                            [.int(namespace.id ?? 0)]).compactMap(Self.decodeObject)
     }
 
@@ -289,7 +289,7 @@ extension SQLCatalog: MetadefCatalog {
     }
 
     public func properties(in namespace: MetadefNamespace) async throws -> [MetadefProperty] {
-        try await db.query("SELECT name, json_schema, created_at, updated_at FROM metadef_properties WHERE namespace_id = ? ORDER BY id",
+        try await db.query("SELECT name, json_schema, created_at, updated_at FROM metadef_properties WHERE namespace_id = ? ORDER BY name",
                            [.int(namespace.id ?? 0)]).compactMap(Self.decodeProperty)
     }
 

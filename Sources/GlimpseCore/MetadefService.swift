@@ -138,7 +138,10 @@ public struct MetadefService: Sendable {
         var contents = MetadefNamespaceContents()
         var detail = NamespaceDetail(namespace: namespace, echo: true)
         if let list = fields["resource_type_associations"]?.arrayValue {
-            contents.associations = try list.map { try MetadefRequest.association($0, createdAt: t) }
+            // One microsecond apart, so creation order is also the order they are listed in.
+            contents.associations = try list.enumerated().map { i, item in
+                try MetadefRequest.association(item, createdAt: t.addingTimeInterval(Double(i) / 1_000_000))
+            }
             detail.associations = contents.associations
         }
         if let properties = fields["properties"]?.objectValue {

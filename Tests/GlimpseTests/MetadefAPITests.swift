@@ -457,3 +457,44 @@ import Testing
         #expect(throws: GlimpseError.self) { try MetadefPropertyType.normalize(JSONObject([("title", .string("t"))]), label: "x") }
     }
 }
+
+/// `glimpse db load-metadefs`, Glance's definition files into the catalog.
+@Suite struct MetadefLoaderTests {
+    @Test func loadsFilesLikeGlanceManage_andSkipsExistingNamespaces() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metadefs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try #"""
+            {"namespace": "OS::Compute::Demo", "display_name": "Demo", "visibility": "public", "protected": true,
+             "resource_type_associations": [{"name": "OS::Nova::Flavor", "prefix": "hw:"}, {"name": "OS::Glance::Image", "prefix": "hw_"}],
+             "properties": {"cpu": {"title": "CPU", "type": "integer", "default": 2}},
+             "objects": [{"name": "Obj", "required": ["x"], "properties": {"x": {"title": "X", "type": "string"}}}],
+             "tags": [{"name": "tag"}]}
+            """#.write(to: dir.appendingPathComponent("demo.json"), atomically: true, encoding: .utf8)
+        try "not json".write(to: dir.appendingPathComponent("broken.json"), atomically: true, encoding: .utf8)
+        try "ignored".write(to: dir.appendingPathComponent("README"), atomically: true, encoding: .utf8)
+
+        let g = try await TestGlimpse.make()
+        let loader = MetadefLoader(catalog: g.catalog)
+        let report = try await loader.load(path: dir.path)
+        #expect(report.loaded == ["demo.json"])
+        #expect(report.failed.map(\.0) == ["broken.json"])
+        #expect(try await loader.load(path: dir.path).skipped == ["demo.json"])
+
+        try await g.test { (c) async throws in
+            let shown = try await c.send(.get, "/v2/metadefs/namespaces/OS::Compute::Demo", as: Who.aliceReader)
+            #expect(shown.status == .ok)
+            #expect(shown.json["owner"] == .string("admin"))
+            #expect(shown.json["updated_at"] == nil)
+            #expect(shown.json["properties"]?.objectValue?["cpu"]?.objectValue?["default"] == .string("2"))
+            // Glance's loader does not store an object's `required`.
+            #expect(shown.json["objects"]?.arrayValue?.first?.objectValue?["required"] == .array([]))
+            let associations = try await c.send(.get, "/v2/metadefs/namespaces/OS::Compute::Demo/resource_types")
+            #expect(MetadefAPITests.names(associations, "resource_type_associations", field: "name") == ["OS::Nova::Flavor", "OS::Glance::Image"])
+            let types = try await g.executor.query("SELECT name, protected FROM metadef_resource_types ORDER BY id", [])
+            #expect(types.map { $0["protected"].bool } == [true, true])
+            // Seeded data is protected like any other.
+            #expect(try await c.send(.delete, "/v2/metadefs/namespaces/OS::Compute::Demo").status == .forbidden)
+        }
+    }
+}
