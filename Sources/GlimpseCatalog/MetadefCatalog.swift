@@ -60,6 +60,8 @@ public protocol MetadefCatalog: Sendable {
     func resourceTypes() async throws -> [MetadefResourceType]
     /// The namespace's resource type associations, by `created_at` (then resource type).
     func associations(of namespace: MetadefNamespace) async throws -> [MetadefResourceTypeAssociation]
+    /// The associations of a page of namespaces in one query, by namespace id.
+    func associations(of namespaces: [MetadefNamespace]) async throws -> [Int64: [MetadefResourceTypeAssociation]]
     /// Associates the namespace with `association.name`, creating that resource type (not
     /// protected) if it does not exist.
     func createAssociation(_ association: MetadefResourceTypeAssociation, in namespace: MetadefNamespace) async throws

@@ -442,18 +442,27 @@ extension SQLCatalog: MetadefCatalog {
     }
 
     public func associations(of namespace: MetadefNamespace) async throws -> [MetadefResourceTypeAssociation] {
-        try await db.query(
+        try await associations(of: [namespace])[namespace.id ?? 0] ?? []
+    }
+
+    public func associations(of namespaces: [MetadefNamespace]) async throws -> [Int64: [MetadefResourceTypeAssociation]] {
+        let ids = namespaces.map { SQLValue.int($0.id ?? 0) }
+        guard !ids.isEmpty else { return [:] }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var result: [Int64: [MetadefResourceTypeAssociation]] = [:]
+        for row in try await db.query(
             """
-            SELECT r.name, a.prefix, a.properties_target, a.created_at, a.updated_at
+            SELECT a.namespace_id, r.name, a.prefix, a.properties_target, a.created_at, a.updated_at
             FROM metadef_namespace_resource_types a JOIN metadef_resource_types r ON r.id = a.resource_type_id
-            WHERE a.namespace_id = ? ORDER BY a.created_at, a.resource_type_id
-            """, [.int(namespace.id ?? 0)]
-        ).compactMap { row in
-            guard let name = row["name"].string, let created = row["created_at"].date else { return nil }
-            return MetadefResourceTypeAssociation(
+            WHERE a.namespace_id IN (\(marks)) ORDER BY a.created_at, a.resource_type_id
+            """, ids)
+        {
+            guard let id = row["namespace_id"].int, let name = row["name"].string, let created = row["created_at"].date else { continue }
+            result[id, default: []].append(MetadefResourceTypeAssociation(
                 name: name, prefix: row["prefix"].string, propertiesTarget: row["properties_target"].string, createdAt: created,
-                updatedAt: row["updated_at"].date)
+                updatedAt: row["updated_at"].date))
         }
+        return result
     }
 
     static func insertAssociation(

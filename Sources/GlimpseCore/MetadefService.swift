@@ -74,7 +74,6 @@ public struct MetadefService: Sendable {
         try policy.enforce("get_metadef_namespaces", nil, principal: principal)
         try policy.enforce("list_metadef_resource_types", nil, principal: principal)
         var query = query
-        if query.limit == nil { query.limit = limitDefault }
         query.limit = min(query.limit ?? limitDefault, limitMax)
         var marker: MetadefNamespace?
         if let name = query.marker {
@@ -89,10 +88,9 @@ public struct MetadefService: Sendable {
         let rows = try await catalog.listNamespaces(
             query, after: marker, project: principal.projectID, includeAll: policy.isAdmin(principal))
         let visible = rows.filter { policy.allows("get_metadef_namespace", $0, principal: principal) }
-        var page: [NamespaceDetail] = []
-        for namespace in visible {
-            let associations = try await catalog.associations(of: namespace)
-            page.append(NamespaceDetail(namespace: namespace, associations: associations.isEmpty ? nil : associations))
+        let associations = try await catalog.associations(of: visible)
+        let page = visible.map { namespace in
+            NamespaceDetail(namespace: namespace, associations: associations[namespace.id ?? 0].flatMap { $0.isEmpty ? nil : $0 })
         }
         let limit = query.limit ?? 0
         return NamespacePage(namespaces: page, next: !page.isEmpty && page.count == limit ? visible.last?.namespace : nil)
