@@ -138,7 +138,9 @@ public enum GlimpseApp {
         }
         let router =
             configuration.role == .api
-            ? GlimpseRouter.build(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
+            ? GlimpseRouter.build(
+                service: service, configuration: configuration.api, jobs: jobs, keystone: keystone,
+                metadefs: MetadefService(catalog: catalog, configuration: configuration.service))
             : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
         let app = Application(
             router: router,
