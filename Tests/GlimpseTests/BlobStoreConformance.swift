@@ -119,6 +119,11 @@ struct BlobStoreConformance {
     /// Writes and reads back `size` bytes in 1 MiB chunks, checks SHA-256 both ways, and
     /// checks the process's resident memory never grows by more than `memoryLimit` meanwhile.
     func largeObjectStreamsWithFlatMemory(size: Int64 = 1 << 30, memoryLimit: Int = 96 << 20) async throws {
+        // One large round trip at a time in this process, so each measures only itself.
+        try await LargeTransfers.shared.run { try await largeRoundTrip(size: size, memoryLimit: memoryLimit) }
+    }
+
+    private func largeRoundTrip(size: Int64, memoryLimit: Int) async throws {
         let chunk = 1 << 20
         var pattern = ByteBuffer(bytes: bytes(chunk, seed: 7))
         let sampler = RSSSampler()
@@ -190,6 +195,23 @@ struct BlobStoreConformance {
             }
             await check("delete") { try await store.delete(location: location) }
         }
+    }
+}
+
+/// Runs large transfers one after another (the RSS they measure is the whole process's).
+actor LargeTransfers {
+    static let shared = LargeTransfers()
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func run(_ body: @Sendable () async throws -> Void) async throws {
+        while busy { await withCheckedContinuation { waiters.append($0) } }
+        busy = true
+        defer {
+            busy = false
+            if !waiters.isEmpty { waiters.removeFirst().resume() }
+        }
+        try await body()
     }
 }
 
