@@ -80,7 +80,8 @@ actor SwiftSession {
     /// Test hook: replaces the cached token with one Swift refuses, keeping its expiry, as a
     /// token revoked or expired early on the server looks.
     func spoilTokenForTesting() {
-        grant?.token = "AUTH_tk" + "glimpse-spoiled-token"
+        // The token's own prefix (tempauth's `AUTH_tk`/`AUTH_ftk`) with a body no server issued.
+        if let token = grant?.token { grant?.token = String(token.prefix(12)) + "spoiled" }
     }
 
     private func expiresSoon(_ grant: Grant) -> Bool {

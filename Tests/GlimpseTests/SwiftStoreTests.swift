@@ -300,6 +300,29 @@ struct SwiftStoreTests {
         }
     }
 
+    /// A token refused while a segment streams cannot be retried (its bytes are gone): the
+    /// upload fails as a 503, cancel leaves nothing, and the next upload logs in again.
+    @Test func tokenRefusedDuringASegmentFailsThatUploadOnly() async throws {
+        try await withSwiftStore(try SwiftServer.tempauthOptions(Self.container), tweak: smallSegments) { store, http in
+            let run = "t\(UInt32.random(in: .min ... .max))"
+            let writer = try await store.makeWriter(imageID: "\(run)-refused", expectedSize: nil)
+            try await writer.write(ByteBuffer(bytes: bytes(70_000)))
+            await store.spoilTokenForTesting()
+            do {
+                try await writer.write(ByteBuffer(bytes: bytes(130_000)))
+                _ = try await writer.commit()
+                Issue.record("an upload whose segment was refused succeeded")
+            } catch let e as GlimpseError {
+                #expect(e.code == .unavailable, "\(e)")
+            }
+            await writer.cancel()
+            #expect(try await SwiftServer.listing(http, containing: "\(run)-refused").isEmpty)
+            let location = try await conformance("swift refused", store, http).write("\(run)-after", bytes(100_000))
+            #expect(await store.loginsForTesting() == 2)
+            try await store.delete(location: location)
+        }
+    }
+
     /// Locations an existing Glance database has: `user:key@` in the URI (read and deleted with
     /// those credentials), and `swift+config://ref1/…` without a references file (the section's account).
     @Test func legacyLocations() async throws {
@@ -315,7 +338,7 @@ struct SwiftStoreTests {
             // credentials in the location log in.
             let (_, url) = try await SwiftServer.login(http)
             let other = [
-                "swift_store_endpoint": url, "swift_store_auth_token": "AUTH_tkbogus", "swift_store_auth_version": "1",
+                "swift_store_endpoint": url, "swift_store_auth_token": "AUTH_ftkbogus", "swift_store_auth_version": "1",
                 "swift_store_container": Self.container,
             ]
             try await withSwiftStore(other) { bogus, _ in
@@ -491,6 +514,43 @@ enum SilentServer {
     }
 }
 
+/// A misbehaving Swift proxy for the static-token mode (`/v1/AUTH_x`, container `c`): every
+/// object PUT is answered 507 without reading its body; the first GET of `flaky` breaks off
+/// after 100 kB, later ones honour `Range`.
+final class MisbehavingSwift: Sendable {
+    static let data = bytes(300_000, seed: 11)
+    let ranges = NIOLockedValueBox<[String]>([])
+
+    func app() -> some ApplicationProtocol {
+        let router = Router()
+        router.head("/v1/AUTH_x/c") { _, _ in Response(status: .noContent) }
+        router.put("/v1/AUTH_x/c/{name}") { _, _ in Response(status: .init(code: 507)) }
+        router.get("/v1/AUTH_x/c/flaky") { request, _ in
+            let range = request.headers[.range] ?? "none"
+            let first = self.ranges.withLockedValue { $0.append(range); return $0.count == 1 }
+            let data = Self.data
+            if first {
+                return Response(
+                    status: .ok, headers: [.contentLength: "\(data.count)"],
+                    body: ResponseBody(contentLength: data.count) { writer in
+                        try await writer.write(ByteBuffer(bytes: data[0..<100_000]))
+                        throw CancellationError()  // the connection drops mid-body
+                    })
+            }
+            guard range.hasPrefix("bytes="), let start = Int(range.dropFirst(6).split(separator: "-")[0]) else {
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            }
+            return Response(status: .partialContent, body: .init(byteBuffer: ByteBuffer(bytes: data[start...])))
+        }
+        return Application(router: router)
+    }
+
+    func options(_ port: Int, _ extra: [String: String] = [:]) -> [String: String] {
+        ["swift_store_endpoint": "http://127.0.0.1:\(port)/v1/AUTH_x", "swift_store_auth_token": "tok", "swift_store_container": "c"]
+            .merging(extra) { $1 }
+    }
+}
+
 /// What needs no Swift server: options, locations, the references file, the catalog, errors,
 /// and a store whose server is down or silent.
 @Suite struct SwiftStoreUnitTests {
@@ -659,6 +719,61 @@ enum SilentServer {
             await BlobStoreConformance.expectUnavailable("swift keystone down", store, location: location, secrets: ["s3cret"])
         }
         #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    /// Swift's 507 (out of space) is a 413 whether it comes before or after the body ends.
+    @Test func outOfSpaceIsPayloadTooLarge() async throws {
+        let swift = MisbehavingSwift()
+        try await swift.app().test(.live) { client in
+            try await withSwiftStore(swift.options(client.port!, ["swift_store_segment_unknown_size": "false"])) { store, _ in
+                for size in [10, 64 << 20] {
+                    let writer = try await store.makeWriter(imageID: "full", expectedSize: nil)
+                    do {
+                        var sent = 0
+                        while sent < size {
+                            let n = min(1 << 20, size - sent)
+                            try await writer.write(ByteBuffer(bytes: [UInt8](repeating: 1, count: n)))
+                            sent += n
+                        }
+                        _ = try await writer.commit()
+                        Issue.record("a write into a full store succeeded")
+                    } catch let e as GlimpseError {
+                        #expect(e.code == .payloadTooLarge, "\(size) bytes: \(e)")
+                    }
+                    await writer.cancel()
+                }
+            }
+        }
+    }
+
+    /// `swift_store_retry_get_count`: a download that breaks off resumes with `Range` where it stopped.
+    @Test func brokenDownloadResumesWithRange() async throws {
+        let swift = MisbehavingSwift()
+        try await swift.app().test(.live) { client in
+            let location = "swift+http://127.0.0.1:\(client.port!)/v1/AUTH_x/c/flaky"
+            try await withSwiftStore(swift.options(client.port!, ["swift_store_retry_get_count": "1"])) { store, _ in
+                var out: [UInt8] = []
+                try await store.read(location: location, range: nil) { out += Array($0.readableBytesView) }
+                #expect(out == MisbehavingSwift.data)
+                // The second request starts where the first stopped (what arrived of the 100 kB).
+                let ranges = swift.ranges.withLockedValue { $0 }
+                #expect(ranges.count == 2 && ranges.first == "none")
+                let resumedAt = ranges.last.flatMap { Int($0.dropFirst("bytes=".count).dropLast()) } ?? -1
+                #expect((1...100_000).contains(resumedAt), "\(ranges)")
+            }
+        }
+        let again = MisbehavingSwift()
+        try await again.app().test(.live) { client in
+            let location = "swift+http://127.0.0.1:\(client.port!)/v1/AUTH_x/c/flaky"
+            try await withSwiftStore(again.options(client.port!)) { store, _ in
+                do {
+                    try await store.read(location: location, range: nil) { _ in }
+                    Issue.record("a broken download without retries succeeded")
+                } catch let e as GlimpseError {
+                    #expect(e.code == .unavailable)
+                }
+            }
+        }
     }
 
     /// A server that takes requests and never answers: the read timeout makes it a 503.
