@@ -3,38 +3,9 @@ import GlimpseStore
 import NIOCore
 
 /// The configuration of a `swift` store, read from its section by glance_store's option names
-/// (single-tenant store only) plus a few Glimpse additions. Every option, once:
-///
-/// | option | default | meaning |
-/// |---|---|---|
-/// | `swift_store_auth_address` | – | auth URL: tempauth (`…/auth/v1.0`) or Keystone (`…/v3`) |
-/// | `swift_store_user` | – | v1: `account:user` as sent in `X-Auth-User`; v3: `project:user` (glance_store's form) or a bare user name with `swift_store_project_name`/`_id` |
-/// | `swift_store_key` | – | the password / tempauth key |
-/// | `swift_store_auth_version` | `3` | `1` (Swift v1 / tempauth protocol) or `3` (Keystone v3 password auth, project scoped) |
-/// | `swift_store_project_name`, `swift_store_project_id` | – | v3 project scope when `swift_store_user` carries no `project:` part |
-/// | `swift_store_application_credential_id` / `_secret` | – | v3 application credential instead of user and key |
-/// | `swift_store_region` | – | v3: region of the object-store endpoint in the catalog |
-/// | `swift_store_endpoint_type` | `publicURL` | v3: `publicURL`, `internalURL` or `adminURL` |
-/// | `swift_store_service_type` | `object-store` | v3: catalog service type |
-/// | `swift_store_endpoint` | – | storage URL (`…/v1/AUTH_x`) used instead of the one auth returns |
-/// | `swift_store_auth_token` | – | **Glimpse**: a fixed token; with `swift_store_endpoint` and no auth address, no auth service is used at all |
-/// | `swift_store_container` | `glance` | container, or container name prefix with a seed |
-/// | `swift_store_create_container_on_put` | `false` | create a missing container on upload |
-/// | `swift_store_multiple_containers_seed` | `0` | 1…32: container `<container>_<first N chars of the image id>` (dashes do not count) |
-/// | `swift_store_large_object_size` | `5120` | MB (glance_store's MB: 1,024,000 bytes); larger declared sizes are segmented |
-/// | `swift_store_large_object_chunk_size` | `200` | MB per segment |
-/// | `swift_store_segment_unknown_size` | `true` | **Glimpse**: an upload of undeclared size is segmented (glance_store's behaviour); `false` sends it as one streamed PUT (Swift caps that at its max object size, 5 GiB by default) |
-/// | `swift_store_large_object_manifest` | `dlo` | **Glimpse**: `dlo` (`X-Object-Manifest`, what glance_store writes and reads) or `slo` (static manifest; glance_store reads and deletes those too) |
-/// | `swift_store_retry_get_count` | `0` | a download that breaks is resumed with a `Range` request this many times |
-/// | `swift_store_expire_soon_interval` | `60` | s; a token this close to expiry is renewed before the next request (each segment is a request) |
-/// | `swift_store_connect_timeout` | `10` | **Glimpse**: s, TCP connect timeout (through `SwiftBlobStore.clientConfiguration`) |
-/// | `swift_store_read_timeout` | `60` | **Glimpse**: s, longest silence while waiting for a response or body bytes; also bounds metadata requests (connect + read) |
-/// | `swift_store_config_file` | – | glance_store's references file: `[ref]` sections with `auth_address`, `user`, `key`, `auth_version`, `user_domain_id`/`_name`, `project_domain_id`/`_name`, `project_name`, `project_id`, `application_credential_id`/`_secret`; new locations are then `swift+config://<ref>/<container>/<id>` |
-/// | `default_swift_reference` | `ref1` | the reference new images are written with |
-///
-/// Not supported: `swift_store_multi_tenant` (refused), `swift_buffer_on_upload` (ignored: segments
-/// stream straight through), `swift_store_auth_insecure`/`swift_store_cacert` (TLS is the HTTP
-/// client's configuration).
+/// (single-tenant store only) plus a few Glimpse additions. Every option, its default and its
+/// meaning are in `docs/swift-store.md`; values an operator must fix throw
+/// `StoreConfigurationError` naming the section and option, never a secret.
 public struct SwiftStoreConfiguration: Sendable {
     public enum AuthVersion: String, Sendable, Hashable {
         case v1 = "1"

@@ -485,7 +485,6 @@ final class IdentityStandIn: Sendable {
     func app() -> some ApplicationProtocol {
         let router = Router()
         router.post("/v3/auth/tokens") { request, _ in
-            var request = request
             let body = String(buffer: try await request.body.collect(upTo: 1 << 20))
             self.lastBody.withLockedValue { $0 = body }
             guard body.contains("\"testing\"") else { return Response(status: .unauthorized) }
