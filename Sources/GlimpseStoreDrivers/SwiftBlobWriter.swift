@@ -129,7 +129,7 @@ actor SwiftBlobWriter: BlobWriter {
             grant, .PUT, container: container, object: name, query: nil,
             headers: [("Content-Type", "application/octet-stream")])
         request.body = .stream(pipe, length: .unknown)
-        let client = store.client, session = session
+        let client = store.client, session = session, container = container
         // An unstructured task because the PUT must run while the caller keeps calling `write`;
         // `commit()` and `cancel()` always await it, so it never outlives the writer's work.
         let task = Task { () async throws -> String? in
@@ -141,7 +141,9 @@ actor SwiftBlobWriter: BlobWriter {
                     // The body is gone and cannot be sent again; make the next request log in.
                     await session.forget(grant.token)
                 }
-                guard (200..<300).contains(response.status.code) else { throw SwiftErrors.status(response.status) }
+                guard (200..<300).contains(response.status.code) else {
+                    throw await Self.putFailure(response.status, session: session, container: container)
+                }
                 return response.headers.first(name: "ETag").map { $0.replacingQuotes() }
             } catch {
                 let mapped = SwiftErrors.transport(error)
@@ -169,7 +171,17 @@ actor SwiftBlobWriter: BlobWriter {
         let reply = try await store.send(
             session, .PUT, container: container, object: name, query: query,
             headers: [("Content-Type", "application/octet-stream")] + headers, body: body)
-        guard (200..<300).contains(reply.status.code) else { throw SwiftErrors.status(reply.status) }
+        guard (200..<300).contains(reply.status.code) else {
+            throw await Self.putFailure(reply.status, session: session, container: container)
+        }
+    }
+
+    /// A PUT answered 404 means the container went away since it was checked: a 503 (not a
+    /// 404 for the client), and the container is checked again on the next upload.
+    static func putFailure(_ status: HTTPResponseStatus, session: SwiftSession, container: String) async -> GlimpseError {
+        guard status.code == 404 else { return SwiftErrors.status(status) }
+        await session.forget(container: container)
+        return GlimpseError(.unavailable, "The object store's container for images is gone.")
     }
 
     private func putManifest() async throws {

@@ -76,6 +76,7 @@ actor SwiftSession {
 
     func knows(container: String) -> Bool { containers.contains(container) }
     func remember(container: String) { containers.insert(container) }
+    func forget(container: String) { containers.remove(container) }
 
     /// Test hook: replaces the cached token with one Swift refuses, keeping its expiry, as a
     /// token revoked or expired early on the server looks.

@@ -524,6 +524,9 @@ final class MisbehavingSwift: Sendable {
         let router = Router()
         router.head("/v1/AUTH_x/c") { _, _ in Response(status: .noContent) }
         router.put("/v1/AUTH_x/c/{name}") { _, _ in Response(status: .init(code: 507)) }
+        // A container that answers HEAD but is gone by the PUT (deleted in between).
+        router.head("/v1/AUTH_x/gone") { _, _ in Response(status: .noContent) }
+        router.put("/v1/AUTH_x/gone/{name}") { _, _ in Response(status: .notFound) }
         router.get("/v1/AUTH_x/c/flaky") { request, _ in
             let range = request.headers[.range] ?? "none"
             let first = self.ranges.withLockedValue { $0.append(range); return $0.count == 1 }
@@ -738,6 +741,26 @@ final class MisbehavingSwift: Sendable {
                         Issue.record("a write into a full store succeeded")
                     } catch let e as GlimpseError {
                         #expect(e.code == .payloadTooLarge, "\(size) bytes: \(e)")
+                    }
+                    await writer.cancel()
+                }
+            }
+        }
+    }
+
+    /// A container deleted after it was checked: the upload is a 503, not a 404.
+    @Test func vanishedContainerIsUnavailable() async throws {
+        let swift = MisbehavingSwift()
+        try await swift.app().test(.live) { client in
+            try await withSwiftStore(swift.options(client.port!, ["swift_store_container": "gone"])) { store, _ in
+                for declared in [Int64?.none, 5] {
+                    let writer = try await store.makeWriter(imageID: "img", expectedSize: declared)
+                    do {
+                        try await writer.write(ByteBuffer(bytes: [1, 2, 3, 4, 5]))
+                        _ = try await writer.commit()
+                        Issue.record("an upload into a vanished container succeeded")
+                    } catch let e as GlimpseError {
+                        #expect(e.code == .unavailable, "\(e)")
                     }
                     await writer.cancel()
                 }
