@@ -4,7 +4,8 @@
 #   Debian packages: curl, qemu-utils (qemu-img, for format tests), python3-venv
 #                    (only when the python3 on PATH cannot create a venv).
 #   Python venv:     <repo>/.venv with python-openstackclient, openstacksdk and
-#                    python-glanceclient (the real clients the integration tests drive).
+#                    python-glanceclient (the real clients the integration tests drive), plus
+#                    python-swiftclient and boto3 to look inside the object stores.
 #
 # Runs as root on Debian 12. Prints one line per thing it installs; silent otherwise.
 # Env: PYTHON (default python3), VENV (default <repo>/.venv), SKIP_APT=1 to skip apt.
@@ -13,7 +14,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-$ROOT/.venv}"
-PIP_PACKAGES=(python-openstackclient openstacksdk python-glanceclient)
+PIP_PACKAGES=(python-openstackclient openstacksdk python-glanceclient python-swiftclient boto3)
 
 say()  { echo "setup: $*"; }
 fail() { echo "setup: ERROR: $*" >&2; exit 1; }
@@ -71,13 +72,13 @@ if [ ! -x "$VPY" ] || ! "$VPY" -c 'import sys' >/dev/null 2>&1; then
   "$PYTHON" -m venv "$VENV" || fail "could not create virtualenv at $VENV (python3-venv missing?)"
 fi
 
-if ! "$VPY" -c 'import openstack, openstackclient, glanceclient' >/dev/null 2>&1 \
+if ! "$VPY" -c 'import openstack, openstackclient, glanceclient, swiftclient, boto3' >/dev/null 2>&1 \
    || [ ! -x "$VENV/bin/openstack" ]; then
   say "pip install ${PIP_PACKAGES[*]} (into $VENV)"
   "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip >/tmp/glimpse-setup-pip.log 2>&1 || true
   "$VPY" -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" >>/tmp/glimpse-setup-pip.log 2>&1 \
     || { tail -30 /tmp/glimpse-setup-pip.log >&2; fail "pip install failed (log: /tmp/glimpse-setup-pip.log)"; }
-  "$VPY" -c 'import openstack, openstackclient, glanceclient' \
+  "$VPY" -c 'import openstack, openstackclient, glanceclient, swiftclient, boto3' \
     || fail "clients installed but not importable from $VPY"
 fi
 exit 0

@@ -27,6 +27,7 @@ INTEGRATION_TESTS=(
   test_v1_walkthrough.py
   test_registry.py
   test_keystone.py
+  test_stores.py
   test_tempest.py
 )
 
@@ -54,12 +55,27 @@ if [ ! -x "$GLIMPSE_BIN" ]; then
   exit 1
 fi
 
+# Real object stores for the Swift and S3 drivers' conformance suites and test_stores.py:
+# OpenStack Swift (with its S3 API) and SeaweedFS, started (or reused) through
+# ../shared/services/start-object-store.sh. With GLIMPSE_REQUIRE_OBJECT_STORE=1 a suite whose
+# server is missing fails instead of being skipped.
+SHARED="${GLIMPSE_SHARED:-$ROOT/../shared}"
+export GLIMPSE_SERVICES_DIR="${GLIMPSE_SERVICES_DIR:-$ROOT/.services}"
+step "object stores"
+if objenv="$(bash "$SHARED/services/start-object-store.sh" swift seaweedfs)"; then
+  eval "$objenv"
+  export GLIMPSE_REQUIRE_OBJECT_STORE=1
+else
+  echo "object stores: could not start them (see above); the Swift and S3 tests will fail"
+  export GLIMPSE_REQUIRE_OBJECT_STORE=1
+fi
+
 unit_rc=0
 if [ "${SKIP_UNIT:-0}" = 1 ]; then
   unit_result="swift test: skipped (SKIP_UNIT=1)"
 else
   step "swift test"
-  # Services the tests need are started by their own scripts: Keystone for the Keystone tests
+  # Services the tests need are started by their own scripts (the object stores above); Keystone for the Keystone tests
   # (tests/integration/test_keystone.py starts it through ../shared/services/start-keystone.sh
   # when GLIMPSE_KEYSTONE_URL is unset; tempest.sh starts its own).
   timeout --kill-after=30 "$UNIT_TIMEOUT" swift test --skip-build

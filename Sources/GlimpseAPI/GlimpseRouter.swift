@@ -15,7 +15,7 @@ public enum GlimpseRouter {
         addAuthentication(to: router, configuration: configuration, keystone: keystone)
         router.add(middleware: EmptyImageIDMiddleware())
         Versions.register(on: router)
-        ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats))
+        ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats), jobs: jobs)
             .register(on: router)
         V1Routes(service: service, configuration: configuration, jobs: jobs).register(on: router)
         return router

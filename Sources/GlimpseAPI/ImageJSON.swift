@@ -36,15 +36,10 @@ enum ImageJSON {
         o["file"] = .string("/v2/images/\(image.id)/file")
         o["schema"] = .string("/v2/schemas/image")
         if showStores {
-            let ids = image.locations.filter { $0.status == "active" }.compactMap(storeID)
+            let ids = image.locations.filter { $0.status == "active" }.compactMap(\.storeID)
             if !ids.isEmpty { o["stores"] = .string(ids.joined(separator: ",")) }
         }
         return .object(o)
-    }
-
-    /// The store id glance_store keeps in a location's metadata (`{"store": "fs"}`).
-    static func storeID(_ location: ImageLocation) -> String? {
-        (try? JSONValue.parse(Array(location.metadataJSON.utf8)))?.objectValue?["store"]?.stringValue
     }
 
     static func render(_ member: ImageMember) -> JSONValue {

@@ -11,6 +11,7 @@ struct ImageRoutes: Sendable {
     let service: ImageService
     let configuration: APIConfiguration
     let schemas: Schemas
+    let jobs: BackgroundJobs
 
     var queryParser: ImageQueryParser {
         ImageQueryParser(limitDefault: service.configuration.limitDefault, limitMax: service.configuration.limitMax)
@@ -26,6 +27,11 @@ struct ImageRoutes: Sendable {
             ("/v2/images/:id/tags/:tag", [.put, .delete]),
             ("/v2/images/:id/members", [.get, .post]),
             ("/v2/images/:id/members/:member", [.get, .put, .delete]),
+            ("/v2/info/import", [.get]),
+            ("/v2/images/:id/import", [.post]),
+            ("/v2/info/stores", [.get]),
+            ("/v2/info/stores/detail", [.get]),
+            ("/v2/stores/:store/:id", [.delete]),
             ("/v2/schemas/image", [.get]),
             ("/v2/schemas/images", [.get]),
             ("/v2/schemas/member", [.get]),
@@ -56,6 +62,31 @@ struct ImageRoutes: Sendable {
                 context.parameters.decoded("id"), tag: context.parameters.decoded("tag"), principal: context.principal)
             return Response.noContent()
         }
+        router.get("/v2/info/import") { _, _ in
+            Response.json(.object(JSONObject([("import-methods", .object(JSONObject([
+                ("description", .string("Import methods available.")), ("type", .string("array")),
+                ("value", .array(service.configuration.enabledImportMethods.map { .string($0) })),
+            ])))])))
+        }
+        router.post("/v2/images/:id/import") { [jobs] request, context in
+            var request = request
+            let body = try await request.jsonBody(limit: configuration.maxJSONBodySize)
+            try await service.importImage(
+                context.parameters.decoded("id"), request: ImageService.ImportRequest(body), principal: context.principal, jobs: jobs)
+            return Response(status: .accepted)
+        }
+        router.get("/v2/info/stores") { request, context in
+            try Response.json(Self.render(service.storesInfo(detail: false, principal: context.principal), defaultID: service.defaultStoreID, detail: false))
+        }
+        router.get("/v2/info/stores/detail") { request, context in
+            try Response.json(Self.render(service.storesInfo(detail: true, principal: context.principal), defaultID: service.defaultStoreID, detail: true))
+        }
+        router.delete("/v2/stores/:store/:id") { request, context in
+            try request.rejectBody()
+            try await service.deleteFromStore(
+                context.parameters.decoded("store"), imageID: context.parameters.decoded("id"), principal: context.principal)
+            return Response.noContent()
+        }
         MemberRoutes(service: service, configuration: configuration).register(on: router)
         router.get("/v2/schemas/image") { _, _ in Response.json(schemas.image) }
         router.get("/v2/schemas/images") { _, _ in Response.json(schemas.images) }
@@ -70,14 +101,14 @@ struct ImageRoutes: Sendable {
         let image = try await service.create(body, principal: context.principal)
         var headers: HTTPFields = [:]
         headers[.location] = "/v2/images/\(image.id)"
-        headers[.importMethods] = configuration.enabledImportMethods.joined(separator: ",")
-        return Response.json(ImageJSON.render(image, showStores: configuration.multiStore), status: .created, headers: headers)
+        headers[.importMethods] = service.configuration.enabledImportMethods.joined(separator: ",")
+        return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore), status: .created, headers: headers)
     }
 
     @Sendable func show(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
         try request.rejectBody()
         let image = try await service.show(context.parameters.decoded("id"), principal: context.principal)
-        return Response.json(ImageJSON.render(image, showStores: configuration.multiStore))
+        return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore))
     }
 
     @Sendable func list(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
@@ -89,7 +120,7 @@ struct ImageRoutes: Sendable {
             !$0.hasPrefix("marker=") && $0 != "marker"
         }.joined(separator: "&")
         var page = JSONObject()
-        page["images"] = .array(images.map { ImageJSON.render($0, showStores: configuration.multiStore) })
+        page["images"] = .array(images.map { ImageJSON.render($0, showStores: service.configuration.multiStore) })
         page["first"] = .string(rawWithoutMarker.isEmpty ? "/v2/images" : "/v2/images?\(rawWithoutMarker)")
         page["schema"] = .string("/v2/schemas/images")
         if let last = images.last, images.count == query.limit, query.limit > 0 {
@@ -110,7 +141,7 @@ struct ImageRoutes: Sendable {
         let body = try await request.jsonBody(limit: configuration.maxJSONBodySize)
         let patch = try ImagePatch(body, mediaType: mediaType)
         let image = try await service.update(context.parameters.decoded("id"), patch: patch, principal: context.principal)
-        return Response.json(ImageJSON.render(image, showStores: configuration.multiStore))
+        return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore))
     }
 
     @Sendable func delete(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
@@ -134,13 +165,18 @@ struct ImageRoutes: Sendable {
             declared = n
         }
         _ = try await service.upload(
-            context.parameters.decoded("id"), body: request.body, declaredSize: declared, principal: context.principal)
+            context.parameters.decoded("id"), body: request.body, declaredSize: declared,
+            storeID: request.headers[.imageMetaStore], principal: context.principal)
         return Response.noContent()
     }
 
     @Sendable func download(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
         try request.rejectBody()
-        guard let download = try await service.prepareDownload(context.parameters.decoded("id"), principal: context.principal) else {
+        let prefer = (request.uri.queryParameters.get("prefer") ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard let download = try await service.prepareDownload(
+            context.parameters.decoded("id"), prefer: prefer, principal: context.principal)
+        else {
             return Response.noContent()
         }
         var headers: HTTPFields = [:]
@@ -164,16 +200,33 @@ struct ImageRoutes: Sendable {
             }
         }
         let length = range.map { $0.count } ?? Int(download.size)
-        let store = download.store
-        let location = download.location
         let sendRange = range
         let body = ResponseBody(contentLength: length) { writer in
-            try await store.read(location: location, range: sendRange) { chunk in
+            try await download.read(range: sendRange) { chunk in
                 try await writer.write(chunk)
             }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
+    }
+}
+
+extension ImageRoutes {
+    /// Glance's discovery document: `{"stores": [{"id", "description", "default", "read-only"}]}`,
+    /// plus `type`, `weight` and `properties` in the detail form.
+    static func render(_ stores: [StoreDetail], defaultID: String, detail: Bool) -> JSONValue {
+        .object(JSONObject([("stores", .array(stores.map { store in
+            var o = JSONObject([("id", .string(store.id))])
+            if let d = store.description { o["description"] = .string(d) }
+            if store.id == defaultID { o["default"] = .string("true") }
+            if store.readOnly { o["read-only"] = .string("true") }
+            if detail {
+                o["type"] = .string(store.type)
+                o["weight"] = .int(Int64(store.weight))
+                o["properties"] = .object(JSONObject(store.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+            }
+            return .object(o)
+        }))]))
     }
 }
 

@@ -41,7 +41,8 @@ struct KeystoneAuthMiddleware: RouterMiddleware {
             if !service.roles.isDisjoint(with: keystone.configuration.serviceTokenRoles) { roles.insert("service") }
         }
         var context = context
-        context.principal = Principal(projectID: info.projectID, userID: info.userID, roles: roles)
+        context.principal = Principal(
+            projectID: info.projectID, userID: info.userID, roles: roles, outOfProjectScope: info.projectID == nil)
         return try await next(request, context)
     }
 

@@ -14,6 +14,7 @@ extension HTTPField.Name {
     static let contentMD5 = HTTPField.Name("Content-MD5")!
     static let acceptPatch = HTTPField.Name("Accept-Patch")!
     static let importMethods = HTTPField.Name("OpenStack-image-import-methods")!
+    static let imageMetaStore = HTTPField.Name("X-Image-Meta-Store")!
 }
 
 /// Outermost middleware: gives every response `x-openstack-request-id` and turns every error

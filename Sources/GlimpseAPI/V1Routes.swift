@@ -125,12 +125,13 @@ struct V1Routes: Sendable {
             throw GlimpseError.badRequest("Unsupported Content-Type for image data: use application/octet-stream.")
         }
         let size = try meta.declaredSize
+        let store = request.headers[.imageMetaStore]
         if base64 {
             return try await service.upload(id, body: Base64DecodingSequence(request.body), declaredSize: size,
-                                            expectedChecksum: meta.checksum, killOnMismatch: true, principal: principal)
+                                            expectedChecksum: meta.checksum, killOnMismatch: true, storeID: store, principal: principal)
         }
         return try await service.upload(id, body: request.body, declaredSize: size, expectedChecksum: meta.checksum,
-                                        killOnMismatch: true, principal: principal)
+                                        killOnMismatch: true, storeID: store, principal: principal)
     }
 
     /// Where a create or update gets the image's data: the body, an external location, or a
@@ -165,8 +166,8 @@ struct V1Routes: Sendable {
                 id, url: url, declaredSize: try meta.declaredSize, checksum: meta.checksum, principal: principal)
         case .copyFrom(let url):
             try await service.copyFrom(
-                id, url: url, declaredSize: try meta.declaredSize, expectedChecksum: meta.checksum, principal: principal,
-                jobs: jobs)
+                id, url: url, declaredSize: try meta.declaredSize, expectedChecksum: meta.checksum,
+                storeID: request.headers[.imageMetaStore], principal: principal, jobs: jobs)
             return try await service.show(id, principal: principal)
         }
     }
@@ -223,10 +224,8 @@ struct V1Routes: Sendable {
         }
         var headers = V1Metadata.headers(download.image)
         headers[.contentType] = "application/octet-stream"
-        let store = download.store
-        let location = download.location
         let body = ResponseBody(contentLength: Int(download.size)) { writer in
-            try await store.read(location: location, range: nil) { try await writer.write($0) }
+            try await download.read(range: nil) { try await writer.write($0) }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)

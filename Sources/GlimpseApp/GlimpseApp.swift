@@ -37,19 +37,37 @@ public enum GlimpseApp {
         return joined
     }
 
-    /// The file stores from the configuration, plus the read-only http store (as glance_store
-    /// always has it) for external locations.
+    /// The configured stores, plus a read-only http store (as glance_store always has one)
+    /// for external locations when none is configured.
     public static func makeStores(_ configuration: GlimpseConfiguration, httpClient: HTTPClient) async throws
         -> (default: any BlobStore, others: [any BlobStore])
     {
-        var stores: [FileBlobStore] = []
-        for fs in configuration.fileStores {
-            let store = FileBlobStore(id: fs.id, dataDir: absolutePath(fs.dataDir))
-            try await store.prepare()
-            stores.append(store)
+        var stores: [any BlobStore] = []
+        for entry in configuration.stores {
+            do {
+                stores.append(try await makeStore(entry, httpClient: httpClient))
+            } catch let error as StoreConfigurationError {
+                throw ConfigurationError(error.message)
+            }
         }
-        let def = stores.first { $0.id == configuration.defaultStoreID } ?? stores[0]
-        return (def, stores.filter { $0.id != def.id } + [HTTPBlobStore(client: httpClient)])
+        if !stores.contains(where: { $0 is HTTPBlobStore }) { stores.append(HTTPBlobStore(client: httpClient)) }
+        guard let def = stores.first(where: { $0.id == configuration.defaultStoreID }) else {
+            throw ConfigurationError("the default store \(configuration.defaultStoreID) is not configured")
+        }
+        return (def, stores.filter { $0.id != def.id })
+    }
+
+    static func makeStore(_ entry: GlimpseConfiguration.StoreConfiguration, httpClient: HTTPClient) async throws -> any BlobStore {
+        switch entry.type {
+        case "file":
+            let store = try FileBlobStore(id: entry.id, options: entry.options, resolve: absolutePath)
+            try await store.prepare()
+            return store
+        case "http":
+            return HTTPBlobStore(id: entry.id, client: httpClient)
+        default:
+            throw ConfigurationError("store type \(entry.type) of \(entry.id) is not built yet")
+        }
     }
 
     /// The operator's policy (`policy.yaml` and `policy.d` over Glance's defaults) and property
@@ -91,6 +109,12 @@ public enum GlimpseApp {
             try? await httpClient.shutdown()
             try? await executor.close()
             throw error
+        }
+        for i in configuration.service.storeDetails.indices {
+            let id = configuration.service.storeDetails[i].id
+            if let store = ([stores.default] + stores.others).first(where: { $0.id == id }) {
+                configuration.service.storeDetails[i].properties = store.discoveryProperties
+            }
         }
         let service = ImageService(
             catalog: catalog, defaultStore: stores.default, otherStores: stores.others,

@@ -3,6 +3,7 @@ import GlimpseAPI
 import GlimpseCore
 import GlimpseDomain
 import GlimpseKeystone
+import GlimpseStore
 
 /// Every option Glimpse reads, with Glance's section and name, its command-line flag and its
 /// environment variable. Precedence: default < configuration file < environment < flag.
@@ -64,16 +65,28 @@ public enum Options {
         .init(key: "DEFAULT.property_protection_rule_format", defaultValue: "roles", help: "roles or policies."),
         .init(key: "DEFAULT.noauth_default_project", defaultValue: "admin",
               help: "noauth: project of callers that send no X-Project-Id."),
+        .init(key: "DEFAULT.enabled_import_methods", defaultValue: "copy-image",
+              help: "Import methods offered; Glimpse has copy-image so far (glance-direct and web-download come with the task queue)."),
         .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
     ]
 }
 
 /// The typed configuration, loaded once (DESIGN.md §4.8).
 public struct GlimpseConfiguration: Sendable {
-    public struct FileStoreConfiguration: Sendable, Equatable {
+    /// One store: its id, driver type, and its section's options (glance_store names).
+    public struct StoreConfiguration: Sendable {
         public var id: String
-        public var dataDir: String
+        /// `file`, `http`, `swift` or `s3`.
+        public var type: String
+        public var options: StoreOptions
+        /// Shown by discovery and used for location order; defaults as Glance's.
+        public var description: String?
+        public var weight: Int
     }
+
+    /// The driver types Glimpse has, by the names `enabled_backends` and `stores` use.
+    static let storeTypes: [String: String] = ["file": "file", "filesystem": "file", "http": "http", "https": "http",
+                                               "swift": "swift", "s3": "s3"]
 
     /// Which API this process serves: the Image API (9292) or glance-registry's (9191).
     public enum Role: String, Sendable { case api, registry }
@@ -83,8 +96,10 @@ public struct GlimpseConfiguration: Sendable {
     public var bindPort: Int
     public var databaseConnection: String
     public var sqlitePoolSize: Int
-    public var fileStores: [FileStoreConfiguration]
+    /// Every configured store; in single-store mode the ids are the type names.
+    public var stores: [StoreConfiguration]
     public var defaultStoreID: String
+    public var multiStore: Bool { service.multiStore }
     public var service = ImageServiceConfiguration()
     public var api = APIConfiguration()
     /// Keystone authentication, when `flavor` or `auth_strategy` asks for it (nil: noauth).
@@ -153,31 +168,7 @@ public struct GlimpseConfiguration: Sendable {
         }
 
         let backends = list("DEFAULT.enabled_backends")
-        if backends.isEmpty {
-            let store = value("glance_store.default_store") ?? "file"
-            guard store == "file" || store == "filesystem" else {
-                throw ConfigurationError("default_store = \(store) is not supported yet; only file is")
-            }
-            fileStores = [.init(id: "file", dataDir: value("glance_store.filesystem_store_datadir") ?? "data/images")]
-            defaultStoreID = "file"
-        } else {
-            fileStores = []
-            for backend in backends {
-                let parts = backend.split(separator: ":").map { $0.trimmingSpaces() }
-                guard parts.count == 2 else { throw ConfigurationError("enabled_backends entry '\(backend)' must be name:type") }
-                guard parts[1] == "file" else {
-                    throw ConfigurationError("store type '\(parts[1])' of backend \(parts[0]) is not supported yet; only file is")
-                }
-                guard let dir = settings["\(parts[0]).filesystem_store_datadir"] else {
-                    throw ConfigurationError("[\(parts[0])] filesystem_store_datadir is required")
-                }
-                fileStores.append(.init(id: parts[0], dataDir: dir))
-            }
-            defaultStoreID = value("glance_store.default_backend") ?? fileStores[0].id
-            guard fileStores.contains(where: { $0.id == defaultStoreID }) else {
-                throw ConfigurationError("default_backend \(defaultStoreID) is not in enabled_backends")
-            }
-        }
+        (stores, defaultStoreID) = try Self.readStores(settings: settings, backends: backends, value: value)
 
         service.imageSizeCap = Int64(try int("DEFAULT.image_size_cap"))
         service.hashingAlgorithm = value("DEFAULT.hashing_algorithm") ?? "sha512"
@@ -191,8 +182,78 @@ public struct GlimpseConfiguration: Sendable {
         service.attributes = ImageAttributes(
             formats: formats, propertyQuota: try int("DEFAULT.image_property_quota"), tagQuota: try int("DEFAULT.image_tag_quota"))
         api.formats = formats
-        api.multiStore = !backends.isEmpty
+        service.multiStore = !backends.isEmpty
+        // oslo.config ListOpt, with or without brackets; only methods Glimpse has, and only
+        // copy-image when there are several stores to copy between.
+        let methods = (value("DEFAULT.enabled_import_methods") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
+        for method in methods where !["copy-image", "glance-direct", "web-download", "glance-download"].contains(method) {
+            throw ConfigurationError("enabled_import_methods: \(method) is not an import method")
+        }
+        service.enabledImportMethods = service.multiStore ? methods.filter { $0 == "copy-image" } : []
+        service.storeDetails = backends.isEmpty ? [] : stores.map {
+            StoreDetail(id: $0.id, type: $0.type, description: $0.description, weight: $0.weight, readOnly: $0.type == "http")
+        }
         api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
+    }
+
+    /// `enabled_backends` (one `[name]` section per store) or, without it, glance_store's
+    /// single-store options in `[glance_store]` (`default_store`, `stores`).
+    static func readStores(settings: [String: String], backends: [String], value: (String) -> String?) throws
+        -> ([StoreConfiguration], String)
+    {
+        func options(_ section: String) -> StoreOptions {
+            let prefix = section + "."
+            var values: [String: String] = [:]
+            for (key, v) in settings where key.hasPrefix(prefix) { values[String(key.dropFirst(prefix.count))] = v }
+            if section == "glance_store", values["filesystem_store_datadir"] == nil {
+                values["filesystem_store_datadir"] = value("glance_store.filesystem_store_datadir")
+            }
+            return StoreOptions(section: section, values: values)
+        }
+        func type(_ name: String, of store: String) throws -> String {
+            guard let t = storeTypes[name.lowercased()] else {
+                throw ConfigurationError("store type '\(name)' of \(store) is not supported (file, http, swift, s3)")
+            }
+            return t
+        }
+        if backends.isEmpty {
+            let section = options("glance_store")
+            let defaultType = try type(value("glance_store.default_store") ?? "file", of: "default_store")
+            var types = try (settings["glance_store.stores"] ?? "file,http").split(separator: ",")
+                .map { $0.trimmingSpaces() }.filter { !$0.isEmpty }.map { try type($0, of: "stores") }
+            if !types.contains(defaultType) { types.insert(defaultType, at: 0) }
+            var seen = Set<String>()
+            types = types.filter { seen.insert($0).inserted }
+            guard defaultType != "http" else { throw ConfigurationError("default_store = http: the http store is read-only") }
+            let stores = types.map { StoreConfiguration(id: $0, type: $0, options: section, description: nil, weight: 0) }
+            return (stores, defaultType)
+        }
+        var stores: [StoreConfiguration] = []
+        for backend in backends {
+            let parts = backend.split(separator: ":").map { $0.trimmingSpaces() }
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw ConfigurationError("enabled_backends entry '\(backend)' must be name:type")
+            }
+            guard !stores.contains(where: { $0.id == parts[0] }) else {
+                throw ConfigurationError("enabled_backends names \(parts[0]) twice")
+            }
+            let section = options(parts[0])
+            guard let weight = Int(section["weight"] ?? "0") else {
+                throw ConfigurationError("[\(parts[0])] weight must be an integer")
+            }
+            stores.append(StoreConfiguration(
+                id: parts[0], type: try type(parts[1], of: "backend \(parts[0])"), options: section,
+                description: section["store_description"], weight: weight))
+        }
+        guard let defaultID = value("glance_store.default_backend") ?? stores.first(where: { $0.type != "http" })?.id else {
+            throw ConfigurationError("enabled_backends needs a store that can be written")
+        }
+        guard let def = stores.first(where: { $0.id == defaultID }) else {
+            throw ConfigurationError("default_backend \(defaultID) is not in enabled_backends")
+        }
+        guard def.type != "http" else { throw ConfigurationError("default_backend \(defaultID) is an http store, which is read-only") }
+        return (stores, defaultID)
     }
 
     /// Merges a configuration file, the environment and flags, in rising precedence.

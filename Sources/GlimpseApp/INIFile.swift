@@ -28,12 +28,20 @@ public struct INIFile: Sendable, Equatable {
                 throw ConfigurationError("line \(number + 1): expected 'name = value'")
             }
             let key = "\(section).\(trimmed[..<sep].trimmingSpaces())"
-            values[key] = trimmed[trimmed.index(after: sep)...].trimmingSpaces()
+            let value = trimmed[trimmed.index(after: sep)...].trimmingSpaces()
+            if Self.multiValued.contains(where: key.hasSuffix), let earlier = values[key] {
+                values[key] = earlier + "\n" + value  // oslo.config MultiStrOpt: every line counts
+            } else {
+                values[key] = value  // otherwise the last line wins, as in oslo.config
+            }
             lastKey = key
         }
     }
 
     public subscript(_ key: String) -> String? { values[key] }
+
+    /// Options oslo.config reads as lists of lines.
+    static let multiValued = [".filesystem_store_datadirs"]
 }
 
 public struct ConfigurationError: Error, CustomStringConvertible {

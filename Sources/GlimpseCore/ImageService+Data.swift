@@ -14,11 +14,12 @@ extension ImageService {
     /// returning it to `queued`.
     public func upload<Body: AsyncSequence>(
         _ id: String, body: Body, declaredSize: Int64?, expectedChecksum: String? = nil, killOnMismatch: Bool = false,
-        principal: Principal
+        storeID: String? = nil, principal: Principal
     ) async throws -> Image where Body.Element == ByteBuffer {
+        let store = try uploadStore(storeID)
         let saving = try await beginUpload(id, declaredSize: declaredSize, principal: principal)
         return try await ingest(
-            saving, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .queued,
+            saving, into: store, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .queued,
             mismatch: killOnMismatch ? .killed : .queued
         ) { feed in
             for try await chunk in body { try await feed(chunk) }
@@ -46,17 +47,17 @@ extension ImageService {
     }
 
     /// Streams the bytes `source` feeds through the size limit, the hashes and a staged write to
-    /// the default store, then makes the `saving` image active. Any failure cancels the write
+    /// `store`, then makes the `saving` image active. Any failure cancels the write
     /// and leaves the image `failure` (`mismatch` when the data contradicts the declared size or
     /// checksum), with no data.
     func ingest(
-        _ saving: Image, declaredSize: Int64?, expectedChecksum: String?, failure: ImageStatus, mismatch: ImageStatus,
-        source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
+        _ saving: Image, into store: any BlobStore, declaredSize: Int64?, expectedChecksum: String?, failure: ImageStatus,
+        mismatch: ImageStatus, source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
     ) async throws -> Image {
         let id = saving.id
         let writer: any BlobWriter
         do {
-            writer = try await defaultStore.makeWriter(imageID: id, expectedSize: declaredSize)
+            writer = try await store.makeWriter(imageID: id, expectedSize: declaredSize)
         } catch {
             await abandonUpload(saving, to: failure)
             throw error
@@ -106,12 +107,12 @@ extension ImageService {
         active.checksum = hashes.checksum
         active.osHashAlgo = hashes.algorithm
         active.osHashValue = hashes.value
-        active.locations = [ImageLocation(url: location, metadataJSON: "{\"store\": \"\(defaultStore.id)\"}")]
+        active.locations = [.stored(location, in: store.id)]
         do {
             return try await catalog.updateImage(active, expecting: .saving)
         } catch {
             // Deleted (or otherwise changed) while we were writing: the data must not outlive it.
-            await deleteData(at: location)
+            await deleteData(at: .stored(location, in: store.id))
             if let e = error as? GlimpseError, e.code == .notFound || e.code == .conflict {
                 throw GlimpseError(.gone, "Image \(id) was deleted while its data was being uploaded.", underlying: error)
             }
@@ -139,33 +140,5 @@ extension ImageService {
     static func uploadError(_ error: any Error) -> GlimpseError {
         if let e = error as? GlimpseError { return e }
         return GlimpseError(.badRequest, "The image data could not be read from the request.", underlying: error)
-    }
-
-    /// What a download will send: found and checked before any byte goes out.
-    public struct Download: Sendable {
-        public var image: Image
-        public var store: any BlobStore
-        public var location: String
-        public var size: Int64
-    }
-
-    /// `GET /v2/images/{id}/file`. Returns nil when the image has no data (Glance answers 204).
-    public func prepareDownload(_ id: String, principal: Principal) async throws -> Download? {
-        let image = try await visibleImage(id, principal: principal)
-        guard policy.canDownload(image, principal: principal) else {
-            throw GlimpseError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
-        }
-        guard image.hasData, image.status != .queued else { return nil }
-        for location in image.locations where location.status == "active" {
-            guard let store = stores.first(where: { $0.handles(location: location.url) }) else { continue }
-            let size: Int64
-            if let known = image.size {
-                size = known
-            } else {
-                size = try await store.size(location: location.url)
-            }
-            return Download(image: image, store: store, location: location.url, size: size)
-        }
-        throw GlimpseError(.unavailable, "No store holding this image's data is configured.")
     }
 }

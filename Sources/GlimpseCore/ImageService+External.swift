@@ -61,20 +61,22 @@ extension ImageService {
     }
 
     /// v1 `x-glance-api-copy-from`: checks the request now, then copies the data from `url`
-    /// into the default store in the background (queued → saving → active). A copy that fails,
+    /// into the default store (or `storeID`) in the background (queued → saving → active). A copy that fails,
     /// or whose data contradicts the declared size or checksum, kills the image with nothing kept.
     public func copyFrom(
-        _ id: String, url: String, declaredSize: Int64?, expectedChecksum: String?, principal: Principal,
-        jobs: BackgroundJobs
+        _ id: String, url: String, declaredSize: Int64?, expectedChecksum: String?, storeID: String? = nil,
+        principal: Principal, jobs: BackgroundJobs
     ) async throws {
         _ = try await externalTarget(id, principal: principal)
         let source = try externalStore(for: url)
+        let store = try uploadStore(storeID)
         let saving = try await beginUpload(id, declaredSize: declaredSize, principal: principal)
         let service = self
         jobs.submit {
             do {
                 _ = try await service.ingest(
-                    saving, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .killed, mismatch: .killed
+                    saving, into: store, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .killed,
+                    mismatch: .killed
                 ) { feed in
                     try await source.read(location: url, range: nil, into: feed)
                 }

@@ -121,15 +121,15 @@ public struct ImageService: Sendable {
         }
         try await catalog.deleteImage(id: id, expecting: image.status)
         for location in image.locations {
-            await deleteData(at: location.url)
+            await deleteData(at: location)
         }
     }
 
     /// Removes data whose catalog entry is gone. A failure leaves an orphan (logged), never an image without data.
-    func deleteData(at location: String) async {
-        guard let store = stores.first(where: { $0.handles(location: location) }) else { return }
+    func deleteData(at location: ImageLocation) async {
+        guard let store = store(for: location) else { return }
         do {
-            try await store.delete(location: location)
+            try await store.delete(location: location.url)
         } catch {
             logger.warning("could not delete image data", metadata: ["store": "\(store.id)", "error": "\(error)"])
         }

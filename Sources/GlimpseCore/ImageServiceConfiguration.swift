@@ -19,5 +19,34 @@ public struct ImageServiceConfiguration: Sendable {
     /// `property_protection_file`, when configured.
     public var propertyProtections: PropertyProtections?
 
+    /// Multi-store (`enabled_backends`): images show `stores`, uploads may pick one, and
+    /// `/v2/info/stores` answers.
+    public var multiStore = false
+    /// What the operator configured about each store (discovery and location order).
+    public var storeDetails: [StoreDetail] = []
+    /// `enabled_import_methods` that Glimpse implements (so far `copy-image`).
+    public var enabledImportMethods: [String] = []
+
     public init() {}
+}
+
+/// One configured store as discovery shows it: `store_description`, `weight` and the driver's
+/// public settings (never credentials).
+public struct StoreDetail: Sendable {
+    public var id: String
+    public var type: String
+    public var description: String?
+    public var weight: Int
+    public var readOnly: Bool
+    public var properties: [String: JSONValue]
+
+    public init(id: String, type: String, description: String? = nil, weight: Int = 0, readOnly: Bool = false,
+                properties: [String: JSONValue] = [:]) {
+        self.id = id
+        self.type = type
+        self.description = description
+        self.weight = weight
+        self.readOnly = readOnly
+        self.properties = properties
+    }
 }

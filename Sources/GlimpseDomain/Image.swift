@@ -12,6 +12,16 @@ public struct ImageLocation: Sendable, Equatable {
         self.metadataJSON = metadataJSON
         self.status = status
     }
+
+    /// The store id glance_store keeps in the metadata (`{"store": "fs"}`), if any.
+    public var storeID: String? {
+        (try? JSONValue.parse(Array(metadataJSON.utf8)))?.objectValue?["store"]?.stringValue
+    }
+
+    /// A location written by store `storeID`, with glance_store's metadata.
+    public static func stored(_ url: String, in storeID: String) -> ImageLocation {
+        ImageLocation(url: url, metadataJSON: JSONValue.object(JSONObject([("store", .string(storeID))])).serialized())
+    }
 }
 
 /// The image record: Glance's `images` row with its properties, tags and locations.

@@ -4,11 +4,15 @@ public struct Principal: Sendable, Equatable {
     public var projectID: String?
     public var userID: String?
     public var roles: Set<String>
+    /// The token is scoped to the system or a domain, not a project. Glance's rules are all
+    /// project-scoped (oslo.policy `enforce_scope`), so such a caller is allowed nothing.
+    public var outOfProjectScope: Bool
 
-    public init(projectID: String?, userID: String?, roles: Set<String>) {
+    public init(projectID: String?, userID: String?, roles: Set<String>, outOfProjectScope: Bool = false) {
         self.projectID = projectID
         self.userID = userID
         self.roles = Set(roles.map { $0.lowercased() })
+        self.outOfProjectScope = outOfProjectScope
     }
 
     public var isAdmin: Bool { roles.contains("admin") }

@@ -21,9 +21,12 @@ public struct PolicyCredentials: Sendable, Equatable {
     }
 
     public var values: [String: Value]
+    /// A system- or domain-scoped token: every (project-scoped) rule refuses it.
+    public var outOfScope: Bool
 
-    public init(values: [String: Value]) {
+    public init(values: [String: Value], outOfScope: Bool = false) {
         self.values = values
+        self.outOfScope = outOfScope
     }
 
     /// The caller's roles (the `roles` list), for `role:` checks.

@@ -81,7 +81,7 @@ public struct PolicyEnforcer: Sendable {
 
     /// Whether credentials built once (with `credentials(for:)`) allow `rule` on `target`.
     public func enforce(_ rule: String, target: [String: String], credentials: PolicyCredentials) -> Bool {
-        guard let check = (rules[rule] ?? rules[Self.defaultRuleName])?.check else { return false }
+        guard !credentials.outOfScope, let check = (rules[rule] ?? rules[Self.defaultRuleName])?.check else { return false }
         return evaluate(check, target: target, credentials: credentials)
     }
 
@@ -133,7 +133,7 @@ public struct PolicyEnforcer: Sendable {
         }
         let isAdmin = enforce("context_is_admin", target: context, credentials: PolicyCredentials(values: values))
         values["is_admin"] = .string(isAdmin ? "True" : "False")
-        return PolicyCredentials(values: values)
+        return PolicyCredentials(values: values, outOfScope: principal.outOfProjectScope)
     }
 
     /// `roles` lower-cased with everything they imply (transitively), sorted.

@@ -39,6 +39,8 @@ public protocol BlobStore: Sendable {
     func size(location: String) async throws -> Int64
     /// Removes the object; removing one that is not there succeeds.
     func delete(location: String) async throws
+    /// The driver's public settings for `GET /v2/info/stores/detail` (never credentials).
+    var discoveryProperties: [String: JSONValue] { get }
 }
 
 /// A staged write. Exactly one of `commit()` or `cancel()` ends it.
@@ -52,6 +54,9 @@ public protocol BlobWriter: Sendable {
 
 
 extension BlobStore {
+    /// The driver's public settings for `GET /v2/info/stores/detail` (never credentials).
+    public var discoveryProperties: [String: JSONValue] { [:] }
+
     public func makeWriter(imageID: String) async throws -> any BlobWriter {
         try await makeWriter(imageID: imageID, expectedSize: nil)
     }

@@ -16,7 +16,7 @@ public final class InMemoryBlobStore: BlobStore {
     public func handles(location: String) -> Bool { location.hasPrefix("memory://") }
 
     public func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter {
-        Writer(store: self, key: "memory://\(imageID)")
+        Writer(store: self, key: "memory://\(id)/\(imageID)")
     }
 
     public func read(location: String, range: Range<Int64>?, into sink: (ByteBuffer) async throws -> Void) async throws {

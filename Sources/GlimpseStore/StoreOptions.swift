@@ -48,7 +48,7 @@ public struct StoreConfigurationError: Error, CustomStringConvertible, Sendable 
 }
 
 extension String {
-    var trimmingWhitespace: String {
+    public var trimmingWhitespace: String {
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }

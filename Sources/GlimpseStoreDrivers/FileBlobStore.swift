@@ -2,33 +2,136 @@ import GlimpseDomain
 import GlimpseStore
 import NIOCore
 import NIOFileSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// glance_store's filesystem driver: one file per image, `file:///<datadir>/<image id>`.
 ///
-/// Writes use NIOFileSystem's transactional creation (an unnamed temporary file linked into
-/// place on commit), so a cancelled or crashed upload leaves nothing in the data directory.
+/// Writes use NIOFileSystem's transactional creation (an unnamed temporary file, fsynced, then
+/// linked into place on commit), so a cancelled or crashed upload leaves nothing in the data
+/// directory. With several data directories (`filesystem_store_datadirs = path:priority`) a
+/// new image goes to the highest priority that has room, ties going to the most free space.
+/// With thin provisioning, chunks of zeros are skipped, leaving holes in a sparse file.
 public struct FileBlobStore: BlobStore {
-    public let id: String
-    public let dataDir: String
-    public let capabilities = BlobStoreCapabilities(readOnly: false, randomAccess: true, thinProvisioning: false)
-    let chunkLength: ByteCount
-
-    public init(id: String = "file", dataDir: String, chunkLength: ByteCount = .kibibytes(256)) {
-        self.id = id
-        self.dataDir = dataDir.count > 1 && dataDir.hasSuffix("/") ? String(dataDir.dropLast()) : dataDir
-        self.chunkLength = chunkLength
-    }
-
-    /// Creates the data directory if it is missing.
-    public func prepare() async throws {
-        do {
-            try await FileSystem.shared.createDirectory(at: FilePath(dataDir), withIntermediateDirectories: true)
-        } catch let error as FileSystemError where error.code == .fileAlreadyExists {
-            return
+    public struct DataDirectory: Sendable, Equatable {
+        public var path: String
+        public var priority: Int
+        public init(path: String, priority: Int = 0) {
+            self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+            self.priority = priority
         }
     }
 
-    public func location(for imageID: String) -> String { "file://\(dataDir)/\(imageID)" }
+    public let id: String
+    public let directories: [DataDirectory]
+    public let capabilities: BlobStoreCapabilities
+    let chunkLength: ByteCount
+    /// `filesystem_store_file_perm`: mode of committed files (0 keeps the process default).
+    let filePermissions: Int
+    let thinProvisioning: Bool
+
+    /// The first (highest-priority) data directory.
+    public var dataDir: String { directories[0].path }
+
+    public init(id: String = "file", dataDir: String, chunkLength: ByteCount = .kibibytes(256)) {
+        self.init(id: id, directories: [DataDirectory(path: dataDir)], chunkLength: chunkLength)
+    }
+
+    public init(
+        id: String, directories: [DataDirectory], chunkLength: ByteCount = .kibibytes(256), filePermissions: Int = 0,
+        thinProvisioning: Bool = false
+    ) {
+        self.id = id
+        // Highest priority first; the sort is stable, so equal priorities keep their order.
+        self.directories = directories.enumerated().sorted {
+            $0.element.priority != $1.element.priority ? $0.element.priority > $1.element.priority : $0.offset < $1.offset
+        }.map(\.element)
+        self.chunkLength = chunkLength
+        self.filePermissions = filePermissions
+        self.thinProvisioning = thinProvisioning
+        self.capabilities = BlobStoreCapabilities(readOnly: false, randomAccess: true, thinProvisioning: thinProvisioning)
+    }
+
+    /// From glance_store's options: `filesystem_store_datadir` or `filesystem_store_datadirs`
+    /// (one `path:priority` per line or comma-separated), `filesystem_store_file_perm` (octal),
+    /// `filesystem_store_chunk_size` (bytes) and `filesystem_thin_provisioning`.
+    public init(id: String, options: StoreOptions, resolve: (String) -> String = { $0 }) throws {
+        var dirs: [DataDirectory] = []
+        if let list = options["filesystem_store_datadirs"] {
+            for entry in list.split(whereSeparator: { $0 == "\n" || $0 == "," }) {
+                let text = String(entry).trimmingWhitespace
+                guard !text.isEmpty else { continue }
+                var path = text
+                var priority = 0
+                if let colon = text.lastIndex(of: ":"), let p = Int(text[text.index(after: colon)...]) {
+                    path = String(text[..<colon])
+                    priority = p
+                }
+                let dir = DataDirectory(path: resolve(path), priority: priority)
+                guard !dirs.contains(where: { $0.path == dir.path }) else {
+                    throw StoreConfigurationError("[\(options.section)] filesystem_store_datadirs names \(path) twice")
+                }
+                dirs.append(dir)
+            }
+        }
+        if let single = options["filesystem_store_datadir"] {
+            if dirs.isEmpty { dirs.append(DataDirectory(path: resolve(single))) }
+        }
+        guard !dirs.isEmpty else {
+            throw StoreConfigurationError("[\(options.section)] filesystem_store_datadir or filesystem_store_datadirs is required")
+        }
+        var permissions = 0
+        if let text = options["filesystem_store_file_perm"] {
+            guard let p = Int(text, radix: 8), (0...0o777).contains(p) else {
+                throw StoreConfigurationError("[\(options.section)] filesystem_store_file_perm must be an octal mode such as 640")
+            }
+            permissions = p
+        }
+        let chunk = try options.int("filesystem_store_chunk_size", default: 64 * 1024)
+        guard chunk > 0 else { throw StoreConfigurationError("[\(options.section)] filesystem_store_chunk_size must be positive") }
+        self.init(
+            id: id, directories: dirs, chunkLength: .bytes(Int64(chunk)), filePermissions: permissions,
+            thinProvisioning: try options.bool("filesystem_thin_provisioning", default: false))
+    }
+
+    public var discoveryProperties: [String: JSONValue] {
+        ["data_dir": .string(dataDir), "chunk_size": .int(chunkLength.bytes), "thin_provisioning": .bool(thinProvisioning)]
+    }
+
+    /// Creates the data directories if they are missing.
+    public func prepare() async throws {
+        for dir in directories {
+            do {
+                try await FileSystem.shared.createDirectory(at: FilePath(dir.path), withIntermediateDirectories: true)
+            } catch let error as FileSystemError where error.code == .fileAlreadyExists {
+                continue
+            }
+        }
+    }
+
+    public func location(for imageID: String, in dir: String? = nil) -> String { "file://\(dir ?? dataDir)/\(imageID)" }
+
+    /// The directory for a new image: the highest priority with room for `size` (when known),
+    /// the most free space among equals. When none has room the first is used and the write
+    /// fails with "full" (413) as the data arrives.
+    func directory(for size: Int64?) -> String {
+        guard directories.count > 1 else { return dataDir }
+        let free = directories.map { Self.freeSpace($0.path) }
+        let needed = size ?? 0
+        var best: Int?
+        for (i, dir) in directories.enumerated() where free[i] >= needed {
+            guard let b = best else { best = i; continue }
+            if dir.priority > directories[b].priority || (dir.priority == directories[b].priority && free[i] > free[b]) { best = i }
+        }
+        return directories[best ?? 0].path
+    }
+
+    static func freeSpace(_ path: String) -> Int64 {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return 0 }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
 
     public func handles(location: String) -> Bool { location.hasPrefix("file://") }
 
@@ -38,11 +141,14 @@ public struct FileBlobStore: BlobStore {
     }
 
     public func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter {
-        let path = FilePath("\(dataDir)/\(imageID)")
+        let dir = directory(for: expectedSize)
+        let path = FilePath("\(dir)/\(imageID)")
         do {
             let handle = try await FileSystem.shared.openFile(
                 forWritingAt: path, options: .newFile(replaceExisting: true))
-            return Writer(handle: handle, location: location(for: imageID))
+            return Writer(
+                handle: handle, location: location(for: imageID, in: dir), permissions: filePermissions,
+                thinBlock: thinProvisioning ? Int(chunkLength.bytes) : nil)
         } catch let error as FileSystemError where error.code == .notFound {
             // The data directory is gone: the store, not the image, is missing.
             throw GlimpseError(.unavailable, "The image store is unavailable.", underlying: error)
@@ -115,17 +221,41 @@ public struct FileBlobStore: BlobStore {
         // @unchecked: `offset` and `finished` are touched only by the single task that drives the upload.
         let handle: WriteFileHandle
         let location: String
+        let permissions: Int
+        /// With thin provisioning, the granularity of holes (`filesystem_store_chunk_size`).
+        let thinBlock: Int?
         var offset: Int64 = 0
+        /// With thin provisioning, the end of the last chunk actually written.
+        var written: Int64 = 0
         var finished = false
 
-        init(handle: WriteFileHandle, location: String) {
+        init(handle: WriteFileHandle, location: String, permissions: Int, thinBlock: Int?) {
             self.handle = handle
             self.location = location
+            self.permissions = permissions
+            self.thinBlock = thinBlock
         }
 
         func write(_ buffer: ByteBuffer) async throws {
+            guard let block = thinBlock else { return try await writeOut(buffer) }
+            // Thin provisioning: cut the data at block boundaries of the file and leave a hole
+            // wherever a whole piece is zeros.
+            var rest = buffer
+            while rest.readableBytes > 0 {
+                let room = Int(Int64(block) - offset % Int64(block))
+                let piece = rest.readSlice(length: min(room, rest.readableBytes))!
+                if piece.readableBytesView.allSatisfy({ $0 == 0 }) {
+                    offset += Int64(piece.readableBytes)
+                } else {
+                    try await writeOut(piece)
+                }
+            }
+        }
+
+        func writeOut(_ buffer: ByteBuffer) async throws {
             do {
                 offset += try await handle.write(contentsOf: buffer, toAbsoluteOffset: offset)
+                written = offset
             } catch {
                 throw FileBlobStore.mapError(error)
             }
@@ -134,8 +264,12 @@ public struct FileBlobStore: BlobStore {
         func commit() async throws -> String {
             finished = true
             do {
+                if written < offset { try await handle.resize(to: .bytes(offset)) }  // trailing hole
+                if permissions != 0 { try await handle.replacePermissions(FilePermissions(rawValue: .init(permissions))) }
+                try await handle.synchronize()
                 try await handle.close(makeChangesVisible: true)
             } catch {
+                try? await handle.close(makeChangesVisible: false)
                 throw FileBlobStore.mapError(error)
             }
             return location

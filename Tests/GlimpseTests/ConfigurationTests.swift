@@ -1,5 +1,6 @@
 import GlimpseApp
 import GlimpseCore
+import GlimpseStore
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -19,7 +20,8 @@ import Testing
         let c = try GlimpseConfiguration.load(file: ini, environment: [:], flags: [:])
         #expect(c.bindHost == "127.0.0.1" && c.bindPort == 9393)
         #expect(try c.sqlitePath() == "/var/lib/glance/glance.db")
-        #expect(c.fileStores.first?.dataDir == "/var/lib/glance/images/")
+        #expect(c.stores.map(\.id) == ["file", "http"])
+        #expect(c.stores.first?.options["filesystem_store_datadir"] == "/var/lib/glance/images/")
     }
 
     @Test func precedenceIsFileThenEnvironmentThenFlags() throws {
@@ -34,24 +36,62 @@ import Testing
         let c = try GlimpseConfiguration.load(file: nil, environment: [:], flags: [:])
         #expect(c.bindPort == 9292)
         #expect(try c.sqlitePath() == "data/glimpse.db")
-        #expect(c.fileStores.first?.dataDir == "data/images")
+        #expect(c.stores.first?.options["filesystem_store_datadir"] == "data/images")
+        #expect(c.defaultStoreID == "file" && !c.multiStore)
         #expect(c.service.imageSizeCap == 1 << 40)
     }
 
     @Test func readsGlanceMultiStoreSections() throws {
         let ini = try INIFile(parsing: """
             [DEFAULT]
-            enabled_backends = fs:file, fast:file
+            enabled_backends = fs:file, fast:file, web:http
             [glance_store]
             default_backend = fast
             [fs]
             filesystem_store_datadir = /a
+            store_description = Slow disks
+            weight = 50
             [fast]
             filesystem_store_datadir = /b
             """)
         let c = try GlimpseConfiguration.load(file: ini, environment: [:], flags: [:])
-        #expect(c.defaultStoreID == "fast")
-        #expect(c.fileStores.map(\.id) == ["fs", "fast"])
+        #expect(c.defaultStoreID == "fast" && c.multiStore)
+        #expect(c.stores.map(\.id) == ["fs", "fast", "web"])
+        #expect(c.stores.map(\.type) == ["file", "file", "http"])
+        #expect(c.stores[0].description == "Slow disks" && c.stores[0].weight == 50 && c.stores[1].weight == 0)
+        #expect(c.stores[1].options["filesystem_store_datadir"] == "/b")
+        #expect(c.service.storeDetails.map(\.id) == ["fs", "fast", "web"])
+        #expect(c.service.storeDetails.map(\.readOnly) == [false, false, true])
+    }
+
+    @Test func singleStoreLegacyOptions() throws {
+        let ini = try INIFile(parsing: "[glance_store]\nstores = file, http, swift\ndefault_store = swift\nswift_store_container = g\n")
+        let c = try GlimpseConfiguration.load(file: ini, environment: [:], flags: [:])
+        #expect(c.defaultStoreID == "swift")
+        #expect(c.stores.map(\.id) == ["file", "http", "swift"])
+        #expect(c.stores[2].options["swift_store_container"] == "g")
+    }
+
+    @Test func storeConfigurationMistakesStopStartUp() throws {
+        for text in [
+            "[DEFAULT]\nenabled_backends = a:file, b:rbd\n[a]\nfilesystem_store_datadir = /a\n",
+            "[DEFAULT]\nenabled_backends = a:file\n[glance_store]\ndefault_backend = nope\n",
+            "[DEFAULT]\nenabled_backends = a:file, a:file\n",
+            "[DEFAULT]\nenabled_backends = web:http\n",
+            "[DEFAULT]\nenabled_backends = a:file\n[a]\nweight = heavy\n",
+            "[glance_store]\ndefault_store = http\n",
+            "[glance_store]\ndefault_store = cinder\n",
+        ] {
+            #expect(throws: (any Error).self, "\(text)") {
+                try GlimpseConfiguration.load(file: INIFile(parsing: text), environment: [:], flags: [:])
+            }
+        }
+    }
+
+    /// oslo.config's MultiStrOpt: `filesystem_store_datadirs` may be given on several lines.
+    @Test func repeatedDataDirectoryLinesAccumulate() throws {
+        let ini = try INIFile(parsing: "[glance_store]\nfilesystem_store_datadirs = /a:100\nfilesystem_store_datadirs = /b:200\n")
+        #expect(ini["glance_store.filesystem_store_datadirs"] == "/a:100\n/b:200")
     }
 
     @Test func refusesWhatItCannotDo() throws {

@@ -121,6 +121,18 @@ import Testing
         #expect(circular.credentials(for: reader).values["is_admin"] == .string("False"))
     }
 
+    /// Glance's rules are project-scoped and oslo.policy enforces scope: a system-scoped admin
+    /// token (no project) is refused everything, even the always-true rules.
+    @Test func systemScopedTokensAreRefusedEveryRule() throws {
+        let glance = try PolicyEnforcer(overrides: [:])
+        let systemAdmin = Principal(projectID: nil, userID: "u", roles: ["admin"], outOfProjectScope: true)
+        for rule in ["add_image", "get_images", "get_image", "context_is_admin", "default"] {
+            #expect(!glance.enforce(rule, target: [:], principal: systemAdmin), "\(rule)")
+        }
+        let projectAdmin = Principal(projectID: "p", userID: "u", roles: ["admin"])
+        #expect(glance.enforce("add_image", target: ["project_id": "p", "owner": "p"], principal: projectAdmin))
+    }
+
     @Test func dottedCredentialPaths() throws {
         let credentials = PolicyCredentials(values: [
             "token": .dict(["user": .dict(["id": .string("u9")]), "roles": .list([.dict(["name": .string("x")])])])
