@@ -67,7 +67,33 @@ public struct SwiftBlobStore: BlobStore {
         return c
     }
 
-    public func handles(location: String) -> Bool { SwiftLocation.scheme(of: location) != nil }
+    /// A location is this store's when it names one of its accounts: its auth address or storage
+    /// URL (`swift_store_endpoint`) without credentials, a reference it knows, or credentials of
+    /// its own (any store can read those). So several swift stores can be configured side by side.
+    public func handles(location: String) -> Bool {
+        guard let loc = SwiftLocation.parse(location) else { return false }
+        return owns(loc)
+    }
+
+    func owns(_ loc: SwiftLocation) -> Bool {
+        switch loc.account {
+        case .credentials:
+            return true
+        case .reference(let name):
+            return configuration.references[name] != nil
+        case .configured(let address):
+            return configuration.ownAddresses.contains(SwiftStoreConfiguration.addressKey(address))
+        }
+    }
+
+    /// What `GET /v2/info/stores/detail` shows for a swift store, as Glance does (sizes in MB).
+    public var discoveryProperties: [String: JSONValue] {
+        [
+            "container": .string(configuration.container),
+            "large_object_size": .int(configuration.largeObjectSize / SwiftStoreConfiguration.megabyte),
+            "large_object_chunk_size": .int(configuration.largeObjectChunkSize / SwiftStoreConfiguration.megabyte),
+        ]
+    }
 
     // MARK: Writing
 
@@ -266,18 +292,15 @@ public struct SwiftBlobStore: BlobStore {
 
     /// The account a location belongs to: its reference, the credentials it carries, or ours.
     func resolve(_ location: String) throws -> (SwiftSession, SwiftLocation) {
-        guard let loc = SwiftLocation.parse(location) else { throw GlimpseError.notFound("Image data not found.") }
+        guard let loc = SwiftLocation.parse(location), owns(loc) else { throw GlimpseError.notFound("Image data not found.") }
         switch loc.account {
         case .configured:
             return (defaultSession, loc)
         case .reference(let name):
-            if configuration.usesReferencesFile && name == configuration.defaultReference { return (defaultSession, loc) }
-            if !configuration.usesReferencesFile, name == configuration.defaultReference, case .account = configuration.authentication {
-                return (defaultSession, loc)
-            }
-            guard let account = configuration.references[name] else {
-                throw GlimpseError(.unavailable, "The image location names a Swift account reference that is not configured.")
-            }
+            // Without a references file, `references` holds the section's account under
+            // `default_swift_reference`, as glance_store's SwiftParams does.
+            if name == configuration.defaultReference { return (defaultSession, loc) }
+            guard let account = configuration.references[name] else { throw GlimpseError.notFound("Image data not found.") }
             return (session(for: account), loc)
         case .credentials(let address, let user, let key):
             if case .account(let mine) = configuration.authentication, mine.user == user, mine.key == key,

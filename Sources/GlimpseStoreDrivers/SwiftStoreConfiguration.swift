@@ -225,6 +225,23 @@ public struct SwiftStoreConfiguration: Sendable {
         }
     }
 
+    /// The addresses credential-less locations of this store name: the auth addresses of its
+    /// accounts and the storage URL override, as `addressKey`s.
+    var ownAddresses: Set<String> {
+        var keys = Set(references.values.map { Self.addressKey($0.authAddress) })
+        if case .account(let account) = authentication { keys.insert(Self.addressKey(account.authAddress)) }
+        if let endpoint { keys.insert(Self.addressKey(endpoint)) }
+        return keys
+    }
+
+    /// An address without scheme and surrounding slashes, host lower-cased: `swift://` and
+    /// `swift+https://` locations name the same account.
+    static func addressKey(_ address: String) -> String {
+        let rest = locationParts(of: address).rest
+        guard let slash = rest.firstIndex(of: "/") else { return rest.lowercased() }
+        return rest[..<slash].lowercased() + rest[slash...]
+    }
+
     /// glance_store's `get_container_name`: with a seed of N, `<container>_<first N characters
     /// of the lower-cased image id>`, where dashes are taken along but not counted.
     public func containerName(forImage imageID: String) -> String {

@@ -638,6 +638,25 @@ final class MisbehavingSwift: Sendable {
         #expect(SwiftLocation.percentEncode("a b/ü-_.~") == "a%20b%2F%C3%BC-_.~")
     }
 
+    /// Several swift stores can sit side by side: each claims the locations of its own accounts.
+    @Test func handlesTheLocationsOfItsOwnAccounts() async throws {
+        try await withSwiftStore(tempauth.merging(["swift_store_endpoint": "https://Storage.example/v1/AUTH_a"]) { $1 }) { store, _ in
+            #expect(store.handles(location: "swift+http://swift.example:8080/auth/v1.0/glance/i"))
+            #expect(store.handles(location: "swift://SWIFT.example:8080/auth/v1.0/glance/i"))
+            #expect(store.handles(location: "swift+https://storage.example/v1/AUTH_a/glance/i"))
+            #expect(!store.handles(location: "swift+http://other.example:8080/auth/v1.0/glance/i"))
+            #expect(!store.handles(location: "swift+http://swift.example:8080/auth/v2/glance/i"))
+            #expect(store.handles(location: "swift+http://a%3Ab:k@elsewhere.example/auth/v1.0/glance/i"))
+            #expect(store.handles(location: "swift+config://ref1/glance/i"))
+            #expect(!store.handles(location: "swift+config://ref2/glance/i"))
+            #expect(!store.handles(location: "s3://swift.example:8080/glance/i"))
+            await #expect(throws: GlimpseError.self) { try await store.read(location: "swift+http://other.example/v/glance/i", range: nil) { _ in } }
+            #expect(store.discoveryProperties == [
+                "container": .string("glance"), "large_object_size": .int(5120), "large_object_chunk_size": .int(200),
+            ])
+        }
+    }
+
     @Test func referencesFileAsGlanceStoreReadsIt() throws {
         let text = """
             [DEFAULT]
@@ -718,7 +737,8 @@ final class MisbehavingSwift: Sendable {
                 "swift static down", store, location: "swift+http://127.0.0.1:1/v1/AUTH_x/glance/x", secrets: [token, "AUTH_x"])
         }
         try await withSwiftStore(["swift_store_auth_address": "http://127.0.0.1:1/v3", "swift_store_user": "p:u", "swift_store_key": "s3cret"]) { store, _ in
-            await BlobStoreConformance.expectUnavailable("swift keystone down", store, location: location, secrets: ["s3cret"])
+            await BlobStoreConformance.expectUnavailable(
+                "swift keystone down", store, location: "swift+http://127.0.0.1:1/v3/glance/x", secrets: ["s3cret"])
         }
         #expect(ContinuousClock.now - started < .seconds(10))
     }
