@@ -18,6 +18,9 @@ PORT="${GLIMPSE_TEMPEST_PORT:-19392}"
 KPORT="${GLIMPSE_TEMPEST_KEYSTONE_PORT:-15011}"
 HTTP_PORT="${GLIMPSE_TEMPEST_HTTP_PORT:-18091}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/glimpse-tempest.XXXXXX")"
+# Glance's metadef definition files, from the venv tempest-image.sh installs Glance into; the
+# Glance baseline loads them with glance-manage db_load_metadefs, Glimpse with db load-metadefs.
+METADEFS="${GLIMPSE_METADEFS:-${ANCHORS:-$HOME/.cache/glimpse-anchors}/venv/etc/glance/metadefs}"
 
 FLAGS=(
   --set image.image_caching_enabled=false
@@ -51,6 +54,9 @@ username = \$SERVICE_USER
 password = \$SERVICE_PASSWORD
 project_name = \$SERVICE_PROJECT
 CONF
+if [ -d "$METADEFS" ]; then
+  "$BIN" db load-metadefs --config glance-api.conf --log-level warning "$METADEFS" >> glimpse.log 2>&1
+fi
 exec "$BIN" serve --config glance-api.conf --log-level warning >> glimpse.log 2>&1
 EOS
 echo "tempest.sh: Glimpse log and tempest results in $WORK" >&2

@@ -7,8 +7,10 @@ import Hummingbird
 /// Builds the whole HTTP surface: middleware in Glance's paste order (request id and errors,
 /// then authentication), then the routes.
 public enum GlimpseRouter {
+    /// `metadefs`: the metadata definitions catalog (`/v2/metadefs/…`); without it those routes are absent.
     public static func build(
-        service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs, keystone: KeystoneClient? = nil
+        service: ImageService, configuration: APIConfiguration, jobs: BackgroundJobs, keystone: KeystoneClient? = nil,
+        metadefs: MetadefService? = nil
     ) -> Router<GlimpseRequestContext> {
         let router = Router(context: GlimpseRequestContext.self)
         router.add(middleware: GlanceResponseMiddleware())
@@ -18,6 +20,7 @@ public enum GlimpseRouter {
         ImageRoutes(service: service, configuration: configuration, schemas: Schemas(formats: configuration.formats), jobs: jobs)
             .register(on: router)
         V1Routes(service: service, configuration: configuration, jobs: jobs).register(on: router)
+        if let metadefs { MetadefRoutes(service: metadefs, configuration: configuration).register(on: router) }
         return router
     }
 

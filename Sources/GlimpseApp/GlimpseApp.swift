@@ -39,13 +39,13 @@ public enum GlimpseApp {
 
     /// The configured stores, plus a read-only http store (as glance_store always has one)
     /// for external locations when none is configured.
-    public static func makeStores(_ configuration: GlimpseConfiguration, httpClient: HTTPClient) async throws
+    public static func makeStores(_ configuration: GlimpseConfiguration, httpClient: HTTPClient, clients: ClientPool) async throws
         -> (default: any BlobStore, others: [any BlobStore])
     {
         var stores: [any BlobStore] = []
         for entry in configuration.stores {
             do {
-                stores.append(try await makeStore(entry, httpClient: httpClient))
+                stores.append(try await makeStore(entry, httpClient: httpClient, clients: clients))
             } catch let error as StoreConfigurationError {
                 throw ConfigurationError(error.message)
             }
@@ -57,8 +57,19 @@ public enum GlimpseApp {
         return (def, stores.filter { $0.id != def.id })
     }
 
-    static func makeStore(_ entry: GlimpseConfiguration.StoreConfiguration, httpClient: HTTPClient) async throws -> any BlobStore {
+    static func makeStore(_ entry: GlimpseConfiguration.StoreConfiguration, httpClient: HTTPClient, clients: ClientPool)
+        async throws -> any BlobStore
+    {
+        /// Object stores get their own HTTP client: their timeouts are per store.
+        func timeouts(_ prefix: String, read: Int64) throws -> (TimeAmount, TimeAmount) {
+            (.seconds(Int64(try entry.options.int("\(prefix)_connect_timeout", default: 10))),
+             .seconds(Int64(try entry.options.int("\(prefix)_read_timeout", default: Int(read)))))
+        }
         switch entry.type {
+        case "s3":
+            let (connect, read) = try timeouts("glimpse_s3", read: 120)
+            let client = clients.make(S3BlobStore.clientConfiguration(connectTimeout: connect, readTimeout: read))
+            return try S3BlobStore(id: entry.id, options: entry.options, client: client)
         case "file":
             let store = try FileBlobStore(id: entry.id, options: entry.options, resolve: absolutePath)
             try await store.prepare()
@@ -103,9 +114,11 @@ public enum GlimpseApp {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPBlobStore.clientConfiguration())
         let jobs = BackgroundJobs()
         let stores: (default: any BlobStore, others: [any BlobStore])
+        let clients = ClientPool()
         do {
-            stores = try await makeStores(configuration, httpClient: httpClient)
+            stores = try await makeStores(configuration, httpClient: httpClient, clients: clients)
         } catch {
+            await clients.shutdown()
             try? await httpClient.shutdown()
             try? await executor.close()
             throw error
@@ -125,7 +138,9 @@ public enum GlimpseApp {
         }
         let router =
             configuration.role == .api
-            ? GlimpseRouter.build(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
+            ? GlimpseRouter.build(
+                service: service, configuration: configuration.api, jobs: jobs, keystone: keystone,
+                metadefs: MetadefService(catalog: catalog, configuration: configuration.service))
             : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
         let app = Application(
             router: router,
@@ -136,7 +151,21 @@ public enum GlimpseApp {
                 await onServerRunning(channel.localAddress?.port ?? bindPort)
             },
             logger: logger)
-        return (app, Resources(executor: executor, httpClient: httpClient, keystoneHTTP: keystone?.http))
+        return (app, Resources(executor: executor, httpClient: httpClient, keystoneHTTP: keystone?.http, storeClients: clients))
+    }
+
+    /// HTTP clients made for stores, shut down with the rest.
+    public final class ClientPool: @unchecked Sendable {
+        // @unchecked: filled during start-up on one task, read at shutdown.
+        var clients: [HTTPClient] = []
+        func make(_ configuration: HTTPClient.Configuration) -> HTTPClient {
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients.append(client)
+            return client
+        }
+        func shutdown() async {
+            for client in clients { try? await client.shutdown() }
+        }
     }
 
     /// What must be closed after the service group ends.
@@ -144,8 +173,10 @@ public enum GlimpseApp {
         let executor: SQLiteExecutor
         let httpClient: HTTPClient
         let keystoneHTTP: HTTPClient?
+        let storeClients: ClientPool
 
         public func close() async throws {
+            await storeClients.shutdown()
             try? await httpClient.shutdown()
             try? await keystoneHTTP?.shutdown()
             try await executor.close()

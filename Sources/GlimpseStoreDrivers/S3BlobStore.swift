@@ -393,3 +393,14 @@ final class BucketReadiness: Sendable {
         set { ready.withLockedValue { $0 = newValue } }
     }
 }
+
+extension S3BlobStore {
+    /// What Glance's discovery shows for an s3 store (sizes in MB, as glance_store counts them).
+    public var discoveryProperties: [String: JSONValue] {
+        [
+            "s3_store_large_object_size": .int(configuration.largeObjectSize >> 20),
+            "s3_store_large_object_chunk_size": .int(configuration.partSize >> 20),
+            "s3_store_thread_pools": .int(Int64(configuration.threadPools)),
+        ]
+    }
+}

@@ -78,7 +78,8 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct DB: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "db", abstract: "Catalog maintenance.", subcommands: [Sync.self])
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Catalog maintenance.", subcommands: [Sync.self, LoadMetadefs.self])
 
     struct Sync: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create or upgrade the catalog schema (glance-manage db_sync).")
@@ -89,6 +90,21 @@ struct DB: AsyncParsableCommand {
             let (_, executor) = try await GlimpseApp.openCatalog(configuration, logger: options.logger())
             try await executor.close()
             print("catalog is at Glance's migration head")
+        }
+    }
+
+    struct LoadMetadefs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "load-metadefs", abstract: "Load metadata definition files (glance-manage db load_metadefs).",
+            aliases: ["load_metadefs"])
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "A directory of Glance metadef JSON files, or one file.")
+        var path: String = "/etc/glance/metadefs"
+
+        func run() async throws {
+            let lines = try await GlimpseApp.loadMetadefs(try options.load(), path: path, logger: options.logger())
+            for line in lines { print(line) }
+            if lines.contains(where: { $0.hasPrefix("failed") }) { throw ExitCode(1) }
         }
     }
 }

@@ -32,7 +32,8 @@ struct TestGlimpse {
         let service = ImageService(
             catalog: catalog, defaultStore: store, otherStores: extraStores, configuration: configuration, clock: clock)
         let jobs = BackgroundJobs()
-        let router = GlimpseRouter.build(service: service, configuration: APIConfiguration(), jobs: jobs)
+        let metadefs = MetadefService(catalog: catalog, configuration: configuration, clock: clock)
+        let router = GlimpseRouter.build(service: service, configuration: APIConfiguration(), jobs: jobs, metadefs: metadefs)
         return TestGlimpse(
             app: Application(router: router, services: [jobs]), service: service, store: store, catalog: catalog, executor: executor)
     }

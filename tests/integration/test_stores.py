@@ -215,8 +215,8 @@ s3_store_create_bucket_on_put = true
 s3_store_bucket_url_format = path
 s3_store_large_object_size = {S3_LARGE_MB}
 s3_store_large_object_chunk_size = {S3_CHUNK_MB}
-s3_store_connect_timeout = 5
-s3_store_read_timeout = 20
+glimpse_s3_connect_timeout = 5
+glimpse_s3_read_timeout = 20
 """)
     return path
 
