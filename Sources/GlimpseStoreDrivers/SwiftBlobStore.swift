@@ -32,6 +32,7 @@ public struct SwiftBlobStore: BlobStore {
     let settings: SwiftSession.Settings
     let defaultSession: SwiftSession
     let otherSessions = SwiftSessionRegistry()
+    let pendingDeletions = SwiftPendingDeletions()
 
     public init(id: String, options: StoreOptions, client: HTTPClient) throws {
         try self.init(id: id, configuration: SwiftStoreConfiguration(options: options), client: client)
@@ -254,6 +255,49 @@ public struct SwiftBlobStore: BlobStore {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Deletes what an abandoned write started; what cannot be deleted now (the server is down)
+    /// is kept for `runPendingDeletions`, so nothing stays orphaned once the server is back.
+    func deleteOrDefer(_ session: SwiftSession, container: String, names: [String]) async {
+        var pending = names[...]
+        while !pending.isEmpty {
+            let batch = pending.prefix(8)
+            pending = pending.dropFirst(batch.count)
+            let failed = await withTaskGroup(of: String?.self) { group in
+                for name in batch {
+                    group.addTask { (try? await deleteObject(session, container: container, object: name)) == nil ? name : nil }
+                }
+                return await group.reduce(into: [String]()) { if let name = $1 { $0.append(name) } }
+            }
+            pendingDeletions.add(failed.map { SwiftPendingDeletions.Item(session: session, container: container, name: $0) })
+        }
+    }
+
+    /// Tries every deferred deletion once; returns how many are still waiting.
+    @discardableResult
+    public func retryPendingDeletions() async -> Int {
+        let items = pendingDeletions.take()
+        guard !items.isEmpty else { return pendingDeletions.count }
+        var failed: [SwiftPendingDeletions.Item] = []
+        for item in items {
+            do {
+                try await deleteObject(item.session, container: item.container, object: item.name)
+            } catch {
+                failed.append(item)
+            }
+        }
+        pendingDeletions.add(failed)
+        return pendingDeletions.count
+    }
+
+    /// Retries deferred deletions every `interval` until the calling task is cancelled (the
+    /// application runs this as a service). Sends nothing while there is nothing to delete.
+    public func runPendingDeletions(interval: Duration = .seconds(1)) async {
+        while !Task.isCancelled {
+            if pendingDeletions.count > 0 { await retryPendingDeletions() }
+            try? await Task.sleep(for: interval)
+        }
     }
 
     /// Every object name in `container` starting with `prefix` (paged by marker).

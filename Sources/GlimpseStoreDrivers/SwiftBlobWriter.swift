@@ -8,9 +8,14 @@ import NIOHTTP1
 ///
 /// Bytes go through a `ByteBufferPipe` into a chunked PUT running beside the caller, so at most
 /// a couple of chunks are in memory whatever the image size. Segmented writes start a new PUT
-/// (`<id>-00001`, `-00002`, … as glance_store names them) every `largeObjectChunkSize` bytes,
-/// lazily, so no empty segment is written; each PUT first gets a token that is not about to
-/// expire. Nothing is readable at the location before `commit()`: a single PUT completes only
+/// every `largeObjectChunkSize` bytes, lazily, so no empty segment is written; each PUT first
+/// gets a token that is not about to expire.
+///
+/// Segments are `<id>-<attempt>-00001`, `-00002`, …, where `<attempt>` is random per writer
+/// (glance_store writes `<id>-00001`). The DLO manifest's prefix then covers this upload's
+/// segments only: segments a failed earlier attempt left behind can never join the image, and
+/// their deferred deletion can never hit a later upload's segments. glance_store reads and
+/// deletes such images through the manifest, as it does its own. Nothing is readable at the location before `commit()`: a single PUT completes only
 /// when its body ends there, and segments are reachable only through the manifest written last.
 /// `cancel()` aborts the PUT in flight and deletes every object this writer started.
 actor SwiftBlobWriter: BlobWriter {
@@ -36,6 +41,8 @@ actor SwiftBlobWriter: BlobWriter {
     let object: String
     let segmented: Bool
     let location: String
+    /// `<id>-<attempt>-`: what every segment name of this writer starts with.
+    let segmentPrefix: String
     private var state = State.open
     private var upload: Upload?
     private var segments: [Segment] = []
@@ -49,13 +56,15 @@ actor SwiftBlobWriter: BlobWriter {
         self.object = object
         self.segmented = segmented
         self.location = location
+        let attempt = String(UInt32.random(in: .min ... .max), radix: 16)
+        segmentPrefix = object + "-" + String(repeating: "0", count: 8 - attempt.count) + attempt + "-"
     }
 
     var chunkSize: Int64 { store.configuration.largeObjectChunkSize }
 
     func segmentName(_ number: Int) -> String {
         let digits = String(number)
-        return object + "-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits
+        return segmentPrefix + String(repeating: "0", count: max(0, 5 - digits.count)) + digits
     }
 
     func write(_ buffer: ByteBuffer) async throws {
@@ -112,9 +121,10 @@ actor SwiftBlobWriter: BlobWriter {
         guard !names.isEmpty else { return }
         let store = store, session = session, container = container
         // An unstructured task, awaited: the caller's task may itself be cancelled (a client went
-        // away), and the clean-up requests must still be sent.
+        // away), and the clean-up requests must still be sent. What Swift cannot take now (it is
+        // down) is deleted by the store's pending-deletions service once it is back.
         await Task {
-            try? await store.deleteObjects(session, container: container, names: names)
+            await store.deleteOrDefer(session, container: container, names: names)
         }.value
     }
 
@@ -188,8 +198,8 @@ actor SwiftBlobWriter: BlobWriter {
         let total = segments.reduce(Int64(0)) { $0 + $1.size }
         switch store.configuration.manifest {
         case .dlo:
-            // glance_store's manifest: `X-Object-Manifest: <container>/<object>-`, no body.
-            let prefix = SwiftLocation.percentEncode(container) + "/" + SwiftLocation.percentEncode(object + "-")
+            // glance_store's kind of manifest: `X-Object-Manifest: <container>/<segment prefix>`, no body.
+            let prefix = SwiftLocation.percentEncode(container) + "/" + SwiftLocation.percentEncode(segmentPrefix)
             try await put(object, headers: [("X-Object-Manifest", prefix)], body: ByteBuffer())
             try await waitForListing(total: total)
         case .slo:

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+@testable import GlimpseApp
 import GlimpseDomain
 import GlimpseStore
 @testable import GlimpseStoreDrivers
@@ -155,14 +156,29 @@ struct SwiftStoreTests {
             let authURL = try SwiftServer.requireAuthURL()
             #expect(location == "swift+http://" + authURL.dropFirst("http://".count) + "/\(Self.container)/\(check.run)-loc")
             #expect(!location.contains(SwiftServer.key))
-            // Three segments and a DLO manifest, as glance_store writes them.
+            // Three segments `<id>-<attempt>-0000n` and a DLO manifest naming their prefix.
             let (token, url) = try await SwiftServer.login(http)
             let (_, headers, _) = try await SwiftServer.get(http, "\(url)/\(Self.container)/\(check.run)-loc", token: token, method: .HEAD)
-            #expect(headers.first(name: "X-Object-Manifest") == "\(Self.container)/\(check.run)-loc-")
+            let manifest = try #require(headers.first(name: "X-Object-Manifest"))
+            #expect(manifest.hasPrefix("\(Self.container)/\(check.run)-loc-") && manifest.count == "\(Self.container)/\(check.run)-loc-".count + 9)
             let segments = try await SwiftServer.listing(http, containing: "\(check.run)-loc-")
-            #expect(segments.sorted() == (1...3).map { "\(Self.container)/\(check.run)-loc-0000\($0)" })
+            #expect(segments.sorted() == (1...3).map { "\(manifest)0000\($0)" })
             try await store.delete(location: location)
             #expect(try await SwiftServer.listing(http, containing: "\(check.run)-loc").isEmpty)
+
+            // A segment an earlier, failed upload left in glance_store's naming does not join
+            // the image: the manifest's prefix is this upload's own.
+            let stale = "\(url)/\(Self.container)/\(check.run)-stale-00009"
+            var put = HTTPClientRequest(url: stale)
+            put.method = .PUT
+            put.headers.add(name: "X-Auth-Token", value: token)
+            put.body = .bytes(ByteBuffer(string: "stale bytes"))
+            _ = try await http.execute(put, timeout: .seconds(30)).body.collect(upTo: 1 << 16)
+            let data = bytes(150_000, seed: 5)
+            let fresh = try await check.write("\(check.run)-stale", data)
+            #expect(try await check.read(fresh) == data)
+            try await store.delete(location: fresh)
+            _ = try await SwiftServer.get(http, stale, token: token, method: .DELETE)
         }
     }
 
@@ -519,11 +535,20 @@ enum SilentServer {
 final class MisbehavingSwift: Sendable {
     static let data = bytes(300_000, seed: 11)
     let ranges = NIOLockedValueBox<[String]>([])
+    let down = NIOLockedValueBox(true)
+    let deleted = NIOLockedValueBox<[String]>([])
 
     func app() -> some ApplicationProtocol {
         let router = Router()
         router.head("/v1/AUTH_x/c") { _, _ in Response(status: .noContent) }
         router.put("/v1/AUTH_x/c/{name}") { _, _ in Response(status: .init(code: 507)) }
+        // DELETEs fail (503) while `down`, then succeed and are recorded.
+        router.delete("/v1/AUTH_x/c/{name}") { _, context in
+            let name = context.parameters.get("name") ?? ""
+            if self.down.withLockedValue({ $0 }) { return Response(status: .serviceUnavailable) }
+            self.deleted.withLockedValue { $0.append(name) }
+            return Response(status: .noContent)
+        }
         // A container that answers HEAD but is gone by the PUT (deleted in between).
         router.head("/v1/AUTH_x/gone") { _, _ in Response(status: .noContent) }
         router.put("/v1/AUTH_x/gone/{name}") { _, _ in Response(status: .notFound) }
@@ -743,6 +768,42 @@ final class MisbehavingSwift: Sendable {
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 
+    /// `glimpse serve` builds a swift store from `enabled_backends`; a bad option stops start-up
+    /// with a message naming the section and option, not the key.
+    @Test func applicationBuildsSwiftStores() async throws {
+        let ini = try INIFile(parsing: """
+            [DEFAULT]
+            enabled_backends = fs:file, objects:swift
+            [glance_store]
+            default_backend = objects
+            [fs]
+            filesystem_store_datadir = \(FileManager.default.temporaryDirectory.path)/glimpse-swift-app-\(UUID().uuidString)
+            [objects]
+            swift_store_auth_version = 1
+            swift_store_auth_address = http://127.0.0.1:1/auth/v1.0
+            swift_store_user = a:u
+            swift_store_key = s3cret
+            swift_store_container = images
+            """)
+        let configuration = try GlimpseConfiguration.load(file: ini, environment: [:], flags: [:])
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let pool = GlimpseApp.ClientPool()
+        let stores = try await GlimpseApp.makeStores(configuration, httpClient: http, clients: pool)
+        let swift = try #require(stores.default as? SwiftBlobStore)
+        #expect(swift.id == "objects" && swift.configuration.container == "images")
+        await pool.shutdown()
+
+        let bad = try INIFile(parsing: "[DEFAULT]\nenabled_backends = objects:swift\n[objects]\nswift_store_auth_address = http://a/auth/v1.0\nswift_store_key = s3cret\n")
+        do {
+            _ = try await GlimpseApp.makeStores(GlimpseConfiguration.load(file: bad, environment: [:], flags: [:]), httpClient: http, clients: pool)
+            Issue.record("a swift store without a user was built")
+        } catch let e as ConfigurationError {
+            #expect(e.description.contains("[objects]") && !e.description.contains("s3cret"), "\(e)")
+        }
+        await pool.shutdown()
+        try await http.shutdown()
+    }
+
     /// Swift's 507 (out of space) is a 413 whether it comes before or after the body ends.
     @Test func outOfSpaceIsPayloadTooLarge() async throws {
         let swift = MisbehavingSwift()
@@ -784,6 +845,31 @@ final class MisbehavingSwift: Sendable {
                     }
                     await writer.cancel()
                 }
+            }
+        }
+    }
+
+    /// What a cancelled upload cannot delete while Swift is down is deleted once it is back.
+    @Test func deletionsFailedWhileDownAreRetried() async throws {
+        let swift = MisbehavingSwift()
+        try await swift.app().test(.live) { client in
+            try await withSwiftStore(swift.options(client.port!, ["swift_store_segment_unknown_size": "true"])) { store, _ in
+                let writer = try await store.makeWriter(imageID: "img", expectedSize: nil)
+                do {
+                    try await writer.write(ByteBuffer(bytes: [1, 2, 3]))
+                    _ = try await writer.commit()
+                } catch {}
+                await writer.cancel()  // the segment's DELETE gets 503: deferred
+                #expect(store.pendingDeletions.count == 1)
+                #expect(await store.retryPendingDeletions() == 1, "still down")
+                swift.down.withLockedValue { $0 = false }
+                let runner = Task { await store.runPendingDeletions(interval: .milliseconds(50)) }
+                for _ in 0..<100 where store.pendingDeletions.count > 0 { try await Task.sleep(for: .milliseconds(20)) }
+                runner.cancel()
+                await runner.value
+                #expect(store.pendingDeletions.count == 0)
+                let deleted = swift.deleted.withLockedValue { $0 }
+                #expect(deleted.count == 1 && deleted[0].hasPrefix("img-") && deleted[0].hasSuffix("-00001"), "\(deleted)")
             }
         }
     }
