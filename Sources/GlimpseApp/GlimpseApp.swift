@@ -70,6 +70,9 @@ public enum GlimpseApp {
             let (connect, read) = try timeouts("glimpse_s3", read: 120)
             let client = clients.make(S3BlobStore.clientConfiguration(connectTimeout: connect, readTimeout: read))
             return try S3BlobStore(id: entry.id, options: entry.options, client: client)
+        case "swift":
+            let swift = try SwiftStoreConfiguration(options: entry.options)
+            return SwiftBlobStore(id: entry.id, configuration: swift, client: clients.make(SwiftBlobStore.clientConfiguration(swift)))
         case "file":
             let store = try FileBlobStore(id: entry.id, options: entry.options, resolve: absolutePath)
             try await store.prepare()
@@ -142,16 +145,33 @@ public enum GlimpseApp {
                 service: service, configuration: configuration.api, jobs: jobs, keystone: keystone,
                 metadefs: MetadefService(catalog: catalog, configuration: configuration.service))
             : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
+        var services: [any Service] = [jobs]
+        let swiftStores = ([stores.default] + stores.others).compactMap { $0 as? SwiftBlobStore }
+        if !swiftStores.isEmpty { services.append(StoreCleanup(stores: swiftStores)) }
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
             configuration: .init(address: .hostname(configuration.bindHost, port: configuration.bindPort), serverName: nil),
-            services: [jobs],
+            services: services,
             onServerRunning: { [bindPort = configuration.bindPort] channel in
                 await onServerRunning(channel.localAddress?.port ?? bindPort)
             },
             logger: logger)
         return (app, Resources(executor: executor, httpClient: httpClient, keystoneHTTP: keystone?.http, storeClients: clients))
+    }
+
+    /// Deletes what uploads into Swift stores left behind while Swift was down (segments of a
+    /// cancelled upload), once it is back: the stores' `runPendingDeletions` loops, until shutdown.
+    struct StoreCleanup: Service {
+        let stores: [SwiftBlobStore]
+
+        func run() async throws {
+            try await cancelWhenGracefulShutdown { [stores] in
+                await withDiscardingTaskGroup { group in
+                    for store in stores { group.addTask { await store.runPendingDeletions() } }
+                }
+            }
+        }
     }
 
     /// HTTP clients made for stores, shut down with the rest.

@@ -46,9 +46,11 @@ BENCH = int(os.environ.get("GLIMPSE_STORES_BENCH_MIB", "1024")) * MiB
 RSS_LIMIT_KIB = int(os.environ.get("GLIMPSE_RSS_LIMIT_MIB", "150")) * 1024
 SHARED = os.environ.get("GLIMPSE_SHARED") or os.path.join(REPO_ROOT, "..", "shared")
 SERVICES_DIR = os.environ.get("GLIMPSE_SERVICES_DIR") or os.path.join(REPO_ROOT, ".services")
-# Segments / parts in MB as glance_store counts them (MiB): small enough that a 2 GiB image
-# has many of each.
+# Segments / parts in MB as glance_store counts them: small enough that a 2 GiB image has many
+# of each. The swift driver's MB is 1000 KiB (glance_store's ONE_MB = units.k * units.Ki), the
+# s3 driver's a MiB.
 SWIFT_LARGE_MB, SWIFT_CHUNK_MB = 100, 64
+SWIFT_MB = 1000 * 1024
 S3_LARGE_MB, S3_CHUNK_MB = 100, 16
 BLOCK = MiB + 4093  # a block size that is no divisor of a segment: misplaced segments show
 
@@ -226,7 +228,9 @@ def stores_test(r):
         raise SkipTest("configures its own server; GLIMPSE_URL is set")
     env = object_store_env()
     suffix = uuid.uuid4().hex[:8]
-    container, bucket = f"glimpse-it-{suffix}", f"glimpse-it-{suffix}"
+    # Distinct names: through s3api a bucket *is* a Swift container, and an S3 copy of an image
+    # (key = image id) would replace the Swift store's manifest of the same name.
+    container, bucket = f"glimpse-it-swift-{suffix}", f"glimpse-it-s3-{suffix}"
     workdir = tempfile.mkdtemp(prefix="glimpse-stores-")
     conf = write_config(workdir, env, container, bucket)
     with server(config=conf, need_managed=True, workdir=workdir) as srv:
@@ -342,7 +346,7 @@ def large_images(r, srv, api, env, container, bucket):
         if store == "swift":
             names = swift_names(env, container, iid)
             segments = [n for n in names if n != f"{container}/{iid}"]
-            want = math.ceil(BIG / (SWIFT_CHUNK_MB * MiB))
+            want = math.ceil(BIG / (SWIFT_CHUNK_MB * SWIFT_MB))
             r.eq("swift: one segment per chunk", len(segments), want)
             head = swift_conn(env).head_object(container, iid)
             r.check("swift: the manifest names the segments",
