@@ -146,8 +146,8 @@ public enum GlimpseApp {
                 metadefs: MetadefService(catalog: catalog, configuration: configuration.service))
             : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
         var services: [any Service] = [jobs]
-        let swiftStores = ([stores.default] + stores.others).compactMap { $0 as? SwiftBlobStore }
-        if !swiftStores.isEmpty { services.append(StoreCleanup(stores: swiftStores)) }
+        let cleanups = ([stores.default] + stores.others).compactMap { ($0 as? any DefersCleanups)?.deferredCleanups }
+        if !cleanups.isEmpty { services.append(StoreCleanup(cleanups: cleanups)) }
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
@@ -160,15 +160,15 @@ public enum GlimpseApp {
         return (app, Resources(executor: executor, httpClient: httpClient, keystoneHTTP: keystone?.http, storeClients: clients))
     }
 
-    /// Deletes what uploads into Swift stores left behind while Swift was down (segments of a
-    /// cancelled upload), once it is back: the stores' `runPendingDeletions` loops, until shutdown.
+    /// Finishes what abandoned uploads left while an object store was down (Swift segments to
+    /// delete, S3 multipart uploads to abort), once it is back; runs until shutdown.
     struct StoreCleanup: Service {
-        let stores: [SwiftBlobStore]
+        let cleanups: [DeferredCleanups]
 
         func run() async throws {
-            try await cancelWhenGracefulShutdown { [stores] in
+            try await cancelWhenGracefulShutdown { [cleanups] in
                 await withDiscardingTaskGroup { group in
-                    for store in stores { group.addTask { await store.runPendingDeletions() } }
+                    for cleanup in cleanups { group.addTask { await cleanup.run() } }
                 }
             }
         }

@@ -22,9 +22,11 @@ import NIOHTTP1
 ///   `.notFound` (NoSuchKey/NoSuchBucket), `.rangeNotSatisfiable`, `.payloadTooLarge`
 ///   (EntityTooLarge, out of space), `.unavailable` (unreachable, timeouts, 5xx, SlowDown,
 ///   refused credentials). The S3 error code and request id go to `underlying`, for the log.
-public struct S3BlobStore: BlobStore {
+public struct S3BlobStore: BlobStore, DefersCleanups {
     public let id: String
     public let configuration: S3StoreConfiguration
+    /// Aborts and deletes that could not be done when due (the server was down).
+    public let deferredCleanups = DeferredCleanups()
     public let capabilities = BlobStoreCapabilities(readOnly: false, randomAccess: true, thinProvisioning: false)
     let client: HTTPClient
     let signer: SigV4Signer

@@ -324,21 +324,31 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
         }
         if objectMayExist {
             objectMayExist = false
-            try? await store.deleteObject(bucket: store.configuration.bucket, key: key)
+            let (store, bucket, key) = (store, store.configuration.bucket, key)
+            do {
+                try await store.deleteObject(bucket: bucket, key: key)
+            } catch {
+                store.deferredCleanups.add([{ try await store.deleteObject(bucket: bucket, key: key) }])
+            }
         }
         buffer = ByteBuffer()
     }
 
-    /// AbortMultipartUpload, tried three times: its whole point is that no parts remain.
+    /// AbortMultipartUpload, tried three times: its whole point is that no parts remain. When
+    /// the server stays unreachable it is left to the store's deferred clean-ups.
     func abort(_ id: String) async {
-        for _ in 0..<3 {
-            let operation = objectOperation(.DELETE, query: [(name: "uploadId", value: id)])
-            if let response = try? await store.perform(operation),
-                response.status.code / 100 == 2 || response.status == .notFound
-            {
-                return
+        let operation = objectOperation(.DELETE, query: [(name: "uploadId", value: id)])
+        let store = store
+        @Sendable func attempt() async throws {
+            let response = try await store.perform(operation)
+            guard response.status.code / 100 == 2 || response.status == .notFound else {
+                throw GlimpseError(.unavailable, "The multipart upload could not be aborted.")
             }
         }
+        for _ in 0..<3 {
+            if (try? await attempt()) != nil { return }
+        }
+        store.deferredCleanups.add([attempt])
     }
 }
 

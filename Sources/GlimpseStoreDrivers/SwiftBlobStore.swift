@@ -24,7 +24,7 @@ import NIOHTTP1
 ///
 /// Give it an `HTTPClient` built from `clientConfiguration(_:)`, so the connect and read timeouts
 /// of the configuration apply.
-public struct SwiftBlobStore: BlobStore {
+public struct SwiftBlobStore: BlobStore, DefersCleanups {
     public let id: String
     public let capabilities = BlobStoreCapabilities(readOnly: false, randomAccess: true, thinProvisioning: false)
     public let configuration: SwiftStoreConfiguration
@@ -32,7 +32,7 @@ public struct SwiftBlobStore: BlobStore {
     let settings: SwiftSession.Settings
     let defaultSession: SwiftSession
     let otherSessions = SwiftSessionRegistry()
-    let pendingDeletions = SwiftPendingDeletions()
+    public let deferredCleanups = DeferredCleanups()
 
     public init(id: String, options: StoreOptions, client: HTTPClient) throws {
         try self.init(id: id, configuration: SwiftStoreConfiguration(options: options), client: client)
@@ -258,7 +258,7 @@ public struct SwiftBlobStore: BlobStore {
     }
 
     /// Deletes what an abandoned write started; what cannot be deleted now (the server is down)
-    /// is kept for `runPendingDeletions`, so nothing stays orphaned once the server is back.
+    /// is kept in `deferredCleanups`, so nothing stays orphaned once the server is back.
     func deleteOrDefer(_ session: SwiftSession, container: String, names: [String]) async {
         var pending = names[...]
         while !pending.isEmpty {
@@ -270,35 +270,13 @@ public struct SwiftBlobStore: BlobStore {
                 }
                 return await group.reduce(into: [String]()) { if let name = $1 { $0.append(name) } }
             }
-            pendingDeletions.add(failed.map { SwiftPendingDeletions.Item(session: session, container: container, name: $0) })
+            deferredCleanups.add(failed.map { name in { try await deleteObject(session, container: container, object: name) } })
         }
     }
 
     /// Tries every deferred deletion once; returns how many are still waiting.
     @discardableResult
-    public func retryPendingDeletions() async -> Int {
-        let items = pendingDeletions.take()
-        guard !items.isEmpty else { return pendingDeletions.count }
-        var failed: [SwiftPendingDeletions.Item] = []
-        for item in items {
-            do {
-                try await deleteObject(item.session, container: item.container, object: item.name)
-            } catch {
-                failed.append(item)
-            }
-        }
-        pendingDeletions.add(failed)
-        return pendingDeletions.count
-    }
-
-    /// Retries deferred deletions every `interval` until the calling task is cancelled (the
-    /// application runs this as a service). Sends nothing while there is nothing to delete.
-    public func runPendingDeletions(interval: Duration = .seconds(1)) async {
-        while !Task.isCancelled {
-            if pendingDeletions.count > 0 { await retryPendingDeletions() }
-            try? await Task.sleep(for: interval)
-        }
-    }
+    public func retryPendingDeletions() async -> Int { await deferredCleanups.retry() }
 
     /// Every object name in `container` starting with `prefix` (paged by marker).
     func list(_ session: SwiftSession, container: String, prefix: String) async throws -> [String] {

@@ -288,37 +288,6 @@ final class SwiftSessionRegistry: Sendable {
     }
 }
 
-/// Objects an abandoned write left behind because the server could not be reached when it was
-/// cancelled. In memory only: a process that stops with entries here leaves them orphaned, as
-/// glance_store does. Bounded, so a store that never comes back cannot grow it without limit.
-final class SwiftPendingDeletions: Sendable {
-    struct Item: Sendable {
-        let session: SwiftSession
-        let container: String
-        let name: String
-    }
-
-    static let limit = 100_000
-    private let items = NIOLockedValueBox<[Item]>([])
-
-    var count: Int { items.withLockedValue { $0.count } }
-
-    func add(_ new: [Item]) {
-        guard !new.isEmpty else { return }
-        items.withLockedValue { all in
-            all.append(contentsOf: new)
-            if all.count > Self.limit { all.removeFirst(all.count - Self.limit) }
-        }
-    }
-
-    func take() -> [Item] {
-        items.withLockedValue { all in
-            defer { all = [] }
-            return all
-        }
-    }
-}
-
 /// Swift answers and transport failures as `GlimpseError`s whose messages name no URL,
 /// container, token or key.
 enum SwiftErrors {

@@ -860,14 +860,14 @@ final class MisbehavingSwift: Sendable {
                     _ = try await writer.commit()
                 } catch {}
                 await writer.cancel()  // the segment's DELETE gets 503: deferred
-                #expect(store.pendingDeletions.count == 1)
+                #expect(store.deferredCleanups.count == 1)
                 #expect(await store.retryPendingDeletions() == 1, "still down")
                 swift.down.withLockedValue { $0 = false }
-                let runner = Task { await store.runPendingDeletions(interval: .milliseconds(50)) }
-                for _ in 0..<100 where store.pendingDeletions.count > 0 { try await Task.sleep(for: .milliseconds(20)) }
+                let runner = Task { await store.deferredCleanups.run(interval: .milliseconds(50)) }
+                for _ in 0..<100 where store.deferredCleanups.count > 0 { try await Task.sleep(for: .milliseconds(20)) }
                 runner.cancel()
                 await runner.value
-                #expect(store.pendingDeletions.count == 0)
+                #expect(store.deferredCleanups.count == 0)
                 let deleted = swift.deleted.withLockedValue { $0 }
                 #expect(deleted.count == 1 && deleted[0].hasPrefix("img-") && deleted[0].hasSuffix("-00001"), "\(deleted)")
             }
