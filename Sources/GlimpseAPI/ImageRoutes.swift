@@ -163,6 +163,9 @@ struct ImageRoutes: Sendable {
                 throw GlimpseError.badRequest("x-openstack-image-size must be a non-negative integer.")
             }
             declared = n
+        } else if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length >= 0 {
+            // Glance falls back to Content-Length; the stores use it to choose one PUT or parts.
+            declared = length
         }
         _ = try await service.upload(
             context.parameters.decoded("id"), body: request.body, declaredSize: declared,
