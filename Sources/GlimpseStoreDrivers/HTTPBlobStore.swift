@@ -61,27 +61,15 @@ public struct HTTPBlobStore: BlobStore {
         }
         try Self.check(response.status)
         // A server that ignores Range answers 200 with everything: cut the range out ourselves.
-        var skip: Int64 = 0
-        var remaining = Int64.max
+        var window = BodyWindow(skip: 0, remaining: .max)
         if let range {
-            remaining = range.upperBound - range.lowerBound
-            if response.status == .ok { skip = range.lowerBound }
+            window = BodyWindow(skip: response.status == .ok ? range.lowerBound : 0, remaining: range.upperBound - range.lowerBound)
         }
         do {
-            for try await var chunk in response.body {
-                if skip > 0 {
-                    let n = Int(min(skip, Int64(chunk.readableBytes)))
-                    chunk.moveReaderIndex(forwardBy: n)
-                    skip -= Int64(n)
-                }
-                if Int64(chunk.readableBytes) > remaining {
-                    chunk = chunk.getSlice(at: chunk.readerIndex, length: Int(remaining))!
-                }
-                if chunk.readableBytes > 0 {
-                    remaining -= Int64(chunk.readableBytes)
-                    try await sink(chunk)
-                }
-                if remaining == 0 { return }
+            for try await chunk in response.body {
+                let wanted = window.take(chunk)
+                if wanted.readableBytes > 0 { try await sink(wanted) }
+                if window.remaining == 0 { return }
             }
         } catch let error as GlimpseError {
             throw error
@@ -90,7 +78,7 @@ public struct HTTPBlobStore: BlobStore {
         } catch {
             throw Self.mapError(error)
         }
-        if let range, remaining > 0, range.upperBound != Int64.max {
+        if let range, window.remaining > 0, range.upperBound != Int64.max {
             throw GlimpseError(.unavailable, "The HTTP source ended before the requested range was complete.")
         }
     }

@@ -121,27 +121,15 @@ public struct S3BlobStore: BlobStore, DefersCleanups {
                 operation: "GetObject", missing: .notFound)
         }
         // A server that ignores Range answers 200 with everything: cut the range out ourselves.
-        var skip: Int64 = 0
-        var remaining = response.headers.first(name: "content-length").flatMap { Int64($0) } ?? .max
+        var window = BodyWindow(skip: 0, remaining: response.headers.first(name: "content-length").flatMap { Int64($0) } ?? .max)
         if let range, response.status == .ok {
-            skip = range.lowerBound
-            remaining = range.upperBound == .max ? .max : range.upperBound - range.lowerBound
+            window = BodyWindow(skip: range.lowerBound, remaining: range.upperBound == .max ? .max : range.upperBound - range.lowerBound)
         }
         do {
-            for try await var chunk in response.body {
-                if skip > 0 {
-                    let n = Int(min(skip, Int64(chunk.readableBytes)))
-                    chunk.moveReaderIndex(forwardBy: n)
-                    skip -= Int64(n)
-                }
-                if Int64(chunk.readableBytes) > remaining {
-                    chunk = chunk.getSlice(at: chunk.readerIndex, length: Int(remaining))!
-                }
-                if chunk.readableBytes > 0 {
-                    remaining -= Int64(chunk.readableBytes)
-                    try await sink(chunk)
-                }
-                if remaining == 0 { return }
+            for try await chunk in response.body {
+                let wanted = window.take(chunk)
+                if wanted.readableBytes > 0 { try await sink(wanted) }
+                if window.remaining == 0 { return }
             }
         } catch let error as GlimpseError {
             throw error
@@ -150,7 +138,7 @@ public struct S3BlobStore: BlobStore, DefersCleanups {
         } catch {
             throw Self.transportError(error)
         }
-        if remaining > 0, remaining != .max {
+        if window.remaining > 0, window.remaining != .max {
             throw GlimpseError(.unavailable, "The S3 store ended the image data early.")
         }
     }

@@ -149,13 +149,12 @@ public struct SwiftBlobStore: BlobStore, DefersCleanups {
             }
             first = false
             // A server that ignores Range answers 200 with everything: cut the range out ourselves.
-            var skip: Int64 = response.status == .ok ? offset : 0
-            var remaining = end.map { $0 - offset } ?? Int64.max
+            var window = BodyWindow(skip: response.status == .ok ? offset : 0, remaining: end.map { $0 - offset } ?? Int64.max)
             let announced = response.headers.first(name: "Content-Length").flatMap(Int64.init)
             var received: Int64 = 0
             var iterator = response.body.makeAsyncIterator()
             var broken: (any Error)?
-            while remaining > 0 {
+            while window.remaining > 0 {
                 let next: ByteBuffer?
                 do {
                     next = try await iterator.next()
@@ -163,23 +162,15 @@ public struct SwiftBlobStore: BlobStore, DefersCleanups {
                     broken = error
                     break
                 }
-                guard var chunk = next else { break }
+                guard let chunk = next else { break }
                 received += Int64(chunk.readableBytes)
-                if skip > 0 {
-                    let n = Int(min(skip, Int64(chunk.readableBytes)))
-                    chunk.moveReaderIndex(forwardBy: n)
-                    skip -= Int64(n)
-                }
-                if Int64(chunk.readableBytes) > remaining {
-                    chunk = chunk.getSlice(at: chunk.readerIndex, length: Int(remaining))!
-                }
-                if chunk.readableBytes > 0 {
-                    remaining -= Int64(chunk.readableBytes)
-                    offset += Int64(chunk.readableBytes)
-                    try await sink(chunk)
+                let wanted = window.take(chunk)
+                if wanted.readableBytes > 0 {
+                    offset += Int64(wanted.readableBytes)
+                    try await sink(wanted)
                 }
             }
-            if remaining == 0 { return }
+            if window.remaining == 0 { return }
             if broken == nil, announced.map({ received >= $0 }) ?? true { return }
             // The body broke off (or ended short of its Content-Length): resume, or give up.
             guard retriesLeft > 0 else {

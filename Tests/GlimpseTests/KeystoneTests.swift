@@ -48,7 +48,6 @@ final class KeystoneStandIn: Sendable {
     func app() -> some ApplicationProtocol {
         let router = Router()
         router.post("/v3/auth/tokens") { request, _ in
-            var request = request
             let body = try await request.body.collect(upTo: 1 << 20)
             guard String(buffer: body).contains("\"glance-secret\"") else { return Response(status: .unauthorized) }
             let id = "svc-" + UUID().uuidString
