@@ -62,9 +62,11 @@ fi
 SHARED="${GLIMPSE_SHARED:-$ROOT/../shared}"
 export GLIMPSE_SERVICES_DIR="${GLIMPSE_SERVICES_DIR:-$ROOT/.services}"
 step "object stores"
-# Stopped again when the tests end (GLIMPSE_KEEP_SERVICES=1 leaves them running).
+# Stopped again when the tests end, with the Keystone test_keystone.py starts (GLIMPSE_KEEP_SERVICES=1
+# leaves them running).
 if [ "${GLIMPSE_KEEP_SERVICES:-0}" != 1 ]; then
-  trap 'bash "$SHARED/services/stop-object-store.sh" >/dev/null 2>&1 || true' EXIT
+  trap 'bash "$SHARED/services/stop-object-store.sh" >/dev/null 2>&1 || true
+        bash "$SHARED/services/stop-keystone.sh" >/dev/null 2>&1 || true' EXIT
 fi
 if objenv="$(bash "$SHARED/services/start-object-store.sh" swift seaweedfs)"; then
   eval "$objenv"
