@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "GlimpseStoreDrivers",
             dependencies: [
-                "GlimpseStore", "GlimpseDomain",
+                "GlimpseStore", "GlimpseDomain", "GlimpseKeystone",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -227,7 +227,7 @@ public final class KeystoneClient: Sendable {
     }
 
     /// Keystone's `expires_at`: ISO 8601 with fractional seconds (`2026-11-24T22:10:00.000000Z`).
-    static func parseDate(_ text: String) -> Date? {
+    public static func parseDate(_ text: String) -> Date? {
         var t = text
         if let dot = t.firstIndex(of: ".") {
             let zone = t[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) ?? t.endIndex

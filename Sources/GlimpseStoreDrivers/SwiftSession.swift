@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import GlimpseDomain
+import GlimpseKeystone
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -240,18 +241,8 @@ actor SwiftSession {
         return nil
     }
 
-    /// Keystone's `expires_at` (`2026-11-24T22:10:00.000000Z`).
-    static func parseDate(_ text: String) -> Date? {
-        var t = text
-        if let dot = t.firstIndex(of: ".") {
-            let zone = t[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) ?? t.endIndex
-            t.removeSubrange(dot..<zone)
-        }
-        if !t.hasSuffix("Z"), !t.contains("+"), t.count == 19 { t += "Z" }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: t)
-    }
+    /// Keystone's `expires_at`, read as the Keystone client reads it.
+    static func parseDate(_ text: String) -> Date? { KeystoneClient.parseDate(text) }
 
     static func loginRefused(_ status: HTTPResponseStatus) -> GlimpseError {
         switch status.code {

@@ -25,8 +25,8 @@ struct BlobStoreConformance {
         try await emptyObject()
     }
 
-    func write(_ id: String, _ data: [UInt8], chunk: Int = 10_000) async throws -> String {
-        let writer = try await store.makeWriter(imageID: id)
+    func write(_ id: String, _ data: [UInt8], chunk: Int = 10_000, declared: Int64? = nil) async throws -> String {
+        let writer = try await store.makeWriter(imageID: id, expectedSize: declared)
         do {
             var offset = 0
             while offset < data.count {

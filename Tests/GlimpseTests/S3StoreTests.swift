@@ -379,19 +379,7 @@ struct S3LiveChecks {
     }
 
     func write(_ store: S3BlobStore, _ id: String, _ data: [UInt8], declared: Int64?, chunk: Int = 64 * 1024) async throws -> String {
-        let writer = try await store.makeWriter(imageID: id, expectedSize: declared)
-        do {
-            var offset = 0
-            while offset < data.count {
-                let end = min(offset + chunk, data.count)
-                try await writer.write(ByteBuffer(bytes: data[offset..<end]))
-                offset = end
-            }
-            return try await writer.commit()
-        } catch {
-            await writer.cancel()
-            throw error
-        }
+        try await BlobStoreConformance(name: "s3", store: store) { _ in [] }.write(id, data, chunk: chunk, declared: declared)
     }
 
     func read(_ store: S3BlobStore, _ location: String, _ range: Range<Int64>? = nil) async throws -> [UInt8] {
