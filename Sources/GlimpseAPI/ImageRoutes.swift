@@ -68,11 +68,12 @@ struct ImageRoutes: Sendable {
                 ("value", .array(service.configuration.enabledImportMethods.map { .string($0) })),
             ])))])))
         }
-        router.post("/v2/images/:id/import") { [jobs] request, context in
+        router.post("/v2/images/:id/import") { request, context in
             var request = request
             let body = try await request.jsonBody(limit: configuration.maxJSONBodySize)
             try await service.importImage(
-                context.parameters.decoded("id"), request: ImageService.ImportRequest(body), principal: context.principal, jobs: jobs)
+                context.parameters.decoded("id"), request: ImageService.ImportRequest(body),
+                storeHeader: request.headers[.imageMetaStore], principal: context.principal, requestID: context.requestID)
             return Response(status: .accepted)
         }
         router.get("/v2/info/stores") { request, context in
@@ -88,6 +89,7 @@ struct ImageRoutes: Sendable {
             return Response.noContent()
         }
         MemberRoutes(service: service, configuration: configuration).register(on: router)
+        TaskRoutes(service: service, configuration: configuration).register(on: router)
         router.get("/v2/schemas/image") { _, _ in Response.json(schemas.image) }
         router.get("/v2/schemas/images") { _, _ in Response.json(schemas.images) }
         router.get("/v2/schemas/member") { _, _ in Response.json(schemas.member) }

@@ -84,6 +84,23 @@ public enum GlimpseApp {
         }
     }
 
+    /// The staging area: a file store of its own (Glance's `os_glance_staging_store`).
+    static func makeStaging(_ configuration: GlimpseConfiguration) async throws -> StagingArea {
+        let dir = absolutePath(configuration.stagingPath)
+        do {
+            let store = try FileBlobStore(
+                id: "os_glance_staging_store",
+                options: StoreOptions(section: "os_glance_staging_store", values: ["filesystem_store_datadir": dir]),
+                resolve: absolutePath)
+            try await store.prepare()
+            return StagingArea(store: store, directory: dir)
+        } catch let error as StoreConfigurationError {
+            throw ConfigurationError("staging area: \(error.message)")
+        } catch {
+            throw ConfigurationError("staging area \(dir) cannot be used: \(error)")
+        }
+    }
+
     /// The operator's policy (`policy.yaml` and `policy.d` over Glance's defaults) and property
     /// protections, read once at start-up; a bad file stops start-up with a clear message.
     public static func loadPolicy(_ configuration: GlimpseConfiguration) throws -> (ImagePolicy, PropertyProtections?) {
@@ -132,9 +149,18 @@ public enum GlimpseApp {
                 configuration.service.storeDetails[i].properties = store.discoveryProperties
             }
         }
+        let staging: StagingArea
+        do {
+            staging = try await makeStaging(configuration)
+        } catch {
+            await clients.shutdown()
+            try? await httpClient.shutdown()
+            try? await executor.close()
+            throw error
+        }
         let service = ImageService(
             catalog: catalog, defaultStore: stores.default, otherStores: stores.others,
-            configuration: configuration.service, logger: logger)
+            configuration: configuration.service, staging: staging, logger: logger)
         let keystone = configuration.keystone.map {
             KeystoneClient(configuration: $0, http: HTTPClient(eventLoopGroupProvider: .singleton,
                                                               configuration: KeystoneClient.httpConfiguration($0)), logger: logger)
@@ -146,6 +172,7 @@ public enum GlimpseApp {
                 metadefs: MetadefService(catalog: catalog, configuration: configuration.service))
             : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
         var services: [any Service] = [jobs]
+        if configuration.role == .api { services.append(TaskWorker(service: service, logger: logger)) }
         let cleanups = ([stores.default] + stores.others).compactMap { ($0 as? any DefersCleanups)?.deferredCleanups }
         if !cleanups.isEmpty { services.append(StoreCleanup(cleanups: cleanups)) }
         let app = Application(

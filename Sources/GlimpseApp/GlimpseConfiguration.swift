@@ -65,8 +65,26 @@ public enum Options {
         .init(key: "DEFAULT.property_protection_rule_format", defaultValue: "roles", help: "roles or policies."),
         .init(key: "DEFAULT.noauth_default_project", defaultValue: "admin",
               help: "noauth: project of callers that send no X-Project-Id."),
-        .init(key: "DEFAULT.enabled_import_methods", defaultValue: "copy-image",
-              help: "Import methods offered; Glimpse has copy-image so far (glance-direct and web-download come with the task queue)."),
+        .init(key: "DEFAULT.enabled_import_methods", defaultValue: "glance-direct,web-download,copy-image",
+              help: "Import methods offered (copy-image only with enabled_backends; glance-download is opt-in)."),
+        .init(key: "DEFAULT.node_staging_uri", defaultValue: "file://data/staging",
+              help: "Staging area for glance-direct and web-download (file://PATH; relative paths start at the working directory)."),
+        .init(key: "DEFAULT.worker_self_reference_url", defaultValue: nil,
+              help: "This node's URL, recorded on images it staged (os_glance_stage_host)."),
+        .init(key: "task.task_time_to_live", defaultValue: "48", help: "Hours a finished task stays listed."),
+        .init(key: "task.glimpse_claim_timeout", defaultValue: "60",
+              help: "Seconds without a heartbeat after which another worker takes a running task over (its node died)."),
+        .init(key: "task.glimpse_max_attempts", defaultValue: "3",
+              help: "Times an interrupted task is started before it fails for good."),
+        .init(key: "taskflow_executor.max_workers", defaultValue: "4", help: "Tasks this node runs at once."),
+        .init(key: "image_import_opts.image_import_plugins", defaultValue: "[]",
+              help: "Import plugins, in order: image_decompression, image_conversion, inject_image_metadata, no_op."),
+        .init(key: "image_conversion.output_format", defaultValue: "raw", help: "Format image_conversion converts to (raw, qcow2, vmdk)."),
+        .init(key: "image_conversion.glimpse_qemu_img", defaultValue: "qemu-img", help: "The qemu-img program image_conversion runs."),
+        .init(key: "inject_metadata_properties.inject", defaultValue: nil,
+              help: "inject_image_metadata: key:value pairs added to imported images."),
+        .init(key: "inject_metadata_properties.ignore_user_roles", defaultValue: "admin",
+              help: "inject_image_metadata: roles whose imports are left alone."),
         .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
     ]
 }
@@ -112,6 +130,9 @@ public struct GlimpseConfiguration: Sendable {
     /// `property_protection_file` and its rule format.
     public var propertyProtectionFile: String?
     public var propertyProtectionFormat: String
+    /// The staging area's directory (`node_staging_uri`, or `[os_glance_staging_store]
+    /// filesystem_store_datadir` with multi-store), possibly relative.
+    public var stagingPath: String
 
     /// Reads the merged settings. `settings` maps "section.name" to the winning value.
     public init(settings: [String: String], role: Role = .api, configDirectory: String? = nil) throws {
@@ -190,11 +211,52 @@ public struct GlimpseConfiguration: Sendable {
         for method in methods where !["copy-image", "glance-direct", "web-download", "glance-download"].contains(method) {
             throw ConfigurationError("enabled_import_methods: \(method) is not an import method")
         }
-        service.enabledImportMethods = service.multiStore ? methods.filter { $0 == "copy-image" } : []
+        let multiStore = !backends.isEmpty
+        service.enabledImportMethods = methods.filter { $0 != "copy-image" || multiStore }
+        stagingPath = try Self.stagingPath(settings: settings, multiStore: service.multiStore, value: value)
+        service.workerSelfReferenceURL = value("DEFAULT.worker_self_reference_url")
+        service.taskTimeToLive = TimeInterval(try int("task.task_time_to_live")) * 3600
+        service.taskClaimTimeout = TimeInterval(try int("task.glimpse_claim_timeout"))
+        service.taskMaxAttempts = try int("task.glimpse_max_attempts")
+        service.taskWorkers = try int("taskflow_executor.max_workers")
+        guard service.taskClaimTimeout >= 1, service.taskMaxAttempts >= 1, service.taskWorkers >= 1 else {
+            throw ConfigurationError("glimpse_claim_timeout, glimpse_max_attempts and max_workers must be at least 1")
+        }
+        let plugins = (value("image_import_opts.image_import_plugins") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
+        for plugin in plugins where !["image_conversion", "image_decompression", "inject_image_metadata", "no_op"].contains(plugin) {
+            throw ConfigurationError("image_import_plugins: \(plugin) is not an import plugin")
+        }
+        service.importPlugins = plugins
+        service.conversionOutputFormat = value("image_conversion.output_format") ?? "raw"
+        guard ["raw", "qcow2", "vmdk"].contains(service.conversionOutputFormat) else {
+            throw ConfigurationError("[image_conversion] output_format must be raw, qcow2 or vmdk")
+        }
+        service.qemuImg = value("image_conversion.glimpse_qemu_img") ?? "qemu-img"
+        service.injectProperties = try list("inject_metadata_properties.inject").map { pair in
+            guard let colon = pair.firstIndex(of: ":") else {
+                throw ConfigurationError("[inject_metadata_properties] inject: '\(pair)' is not key:value")
+            }
+            return (String(pair[..<colon]).trimmingSpaces(), String(pair[pair.index(after: colon)...]).trimmingSpaces())
+        }
+        service.injectIgnoreRoles = list("inject_metadata_properties.ignore_user_roles").map { $0.lowercased() }
         service.storeDetails = backends.isEmpty ? [] : stores.map {
             StoreDetail(id: $0.id, type: $0.type, description: $0.description, weight: $0.weight, readOnly: $0.type == "http")
         }
         api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
+    }
+
+    /// Glance takes `node_staging_uri`'s path after `file://`; with multi-store the reserved
+    /// `os_glance_staging_store` section may name the directory instead.
+    static func stagingPath(settings: [String: String], multiStore: Bool, value: (String) -> String?) throws -> String {
+        if multiStore, let dir = settings["os_glance_staging_store.filesystem_store_datadir"], !dir.isEmpty { return dir }
+        let uri = value("DEFAULT.node_staging_uri") ?? "file://data/staging"
+        guard uri.hasPrefix("file://"), uri.count > 7 else {
+            throw ConfigurationError("node_staging_uri must be a file:// URI")
+        }
+        var path = String(uri.dropFirst(7))
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        return path
     }
 
     /// `enabled_backends` (one `[name]` section per store) or, without it, glance_store's

@@ -55,16 +55,62 @@ extension ImageService {
         mismatch: ImageStatus, source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
     ) async throws -> Image {
         let id = saving.id
-        let writer: any BlobWriter
+        let data: StoredData
         do {
-            writer = try await store.makeWriter(imageID: id, expectedSize: declaredSize)
+            data = try await writeData(
+                saving, into: store, declaredSize: declaredSize, expectedChecksum: expectedChecksum, source: source)
         } catch {
+            if let m = error as? Mismatch {
+                await abandonUpload(saving, to: mismatch)
+                throw GlimpseError.badRequest(m.message)
+            }
             await abandonUpload(saving, to: failure)
+            throw Self.uploadError(error)
+        }
+        var active = saving
+        data.apply(to: &active)
+        active.status = .active
+        active.locations = [.stored(data.location, in: store.id)]
+        do {
+            return try await catalog.updateImage(active, expecting: .saving)
+        } catch {
+            // Deleted (or otherwise changed) while we were writing: the data must not outlive it.
+            await deleteData(at: .stored(data.location, in: store.id))
+            if let e = error as? GlimpseError, e.code == .notFound || e.code == .conflict {
+                throw GlimpseError(.gone, "Image \(id) was deleted while its data was being uploaded.", underlying: error)
+            }
             throw error
         }
-        let location: String
-        let hashes: (checksum: String, algorithm: String, value: String)
-        let size: Int64
+    }
+
+    /// What a completed write produced: where the data is, its size and its hashes.
+    struct StoredData: Sendable {
+        var location: String
+        var size: Int64
+        var checksum: String
+        var hashAlgorithm: String
+        var hashValue: String
+
+        /// Sets the image's data fields (not its status or locations).
+        func apply(to image: inout Image) {
+            image.size = size
+            // A raw disk's virtual size is its byte count. Other formats need the format inspector.
+            image.virtualSize = image.diskFormat == "raw" ? size : nil
+            image.checksum = checksum
+            image.osHashAlgo = hashAlgorithm
+            image.osHashValue = hashValue
+        }
+    }
+
+    /// The one data pipeline: every chunk `source` feeds passes the size limit, the declared
+    /// size, the hashes and a staged write to `store`, which is committed only when all checks
+    /// hold. On any failure the write is cancelled (nothing stays in the store) and the error
+    /// is rethrown (`Mismatch` when the data contradicts what was declared).
+    func writeData(
+        _ image: Image, into store: any BlobStore, declaredSize: Int64?, expectedChecksum: String?,
+        source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
+    ) async throws -> StoredData {
+        let writer = try await store.makeWriter(imageID: image.id, expectedSize: declaredSize)
         do {
             var hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
             let cap = configuration.imageSizeCap
@@ -79,43 +125,20 @@ extension ImageService {
                 hasher.update(chunk)
                 try await writer.write(chunk)
             }
-            size = hasher.byteCount
+            let size = hasher.byteCount
             if let declaredSize, size != declaredSize {
                 throw Mismatch(message: "The image data is \(size) bytes, not the declared \(declaredSize).")
             }
-            hashes = hasher.finalize()
+            let hashes = hasher.finalize()
             if let expectedChecksum, expectedChecksum.lowercased() != hashes.checksum {
                 throw Mismatch(message: "The checksum of the image data (\(hashes.checksum)) does not match the supplied checksum.")
             }
-            location = try await writer.commit()
+            let location = try await writer.commit()
+            return StoredData(
+                location: location, size: size, checksum: hashes.checksum, hashAlgorithm: hashes.algorithm,
+                hashValue: hashes.value)
         } catch {
             await writer.cancel()
-            if let m = error as? Mismatch {
-                await abandonUpload(saving, to: mismatch)
-                throw GlimpseError.badRequest(m.message)
-            }
-            await abandonUpload(saving, to: failure)
-            throw Self.uploadError(error)
-        }
-
-        var active = saving
-        active.status = .active
-        active.size = size
-        // A raw disk's virtual size is its byte count. Other formats need the format inspector
-        // (a later issue) and keep virtual_size null until then.
-        active.virtualSize = saving.diskFormat == "raw" ? size : nil
-        active.checksum = hashes.checksum
-        active.osHashAlgo = hashes.algorithm
-        active.osHashValue = hashes.value
-        active.locations = [.stored(location, in: store.id)]
-        do {
-            return try await catalog.updateImage(active, expecting: .saving)
-        } catch {
-            // Deleted (or otherwise changed) while we were writing: the data must not outlive it.
-            await deleteData(at: .stored(location, in: store.id))
-            if let e = error as? GlimpseError, e.code == .notFound || e.code == .conflict {
-                throw GlimpseError(.gone, "Image \(id) was deleted while its data was being uploaded.", underlying: error)
-            }
             throw error
         }
     }

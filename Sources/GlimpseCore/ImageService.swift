@@ -11,19 +11,23 @@ import NIOCore
 /// Each function loads what it needs, asks `ImagePolicy` once, changes the catalog with a
 /// compare-and-swap, and throws only `GlimpseError`.
 public struct ImageService: Sendable {
-    public let catalog: any ImageCatalog
+    public let catalog: any Catalog
     /// Where new image data is written.
     public let defaultStore: any BlobStore
     /// Every store that may hold existing data (the default one included), to read and delete locations.
     public let stores: [any BlobStore]
     public let configuration: ImageServiceConfiguration
     public let policy: ImagePolicy
+    /// Where `PUT /stage` and web-download put data before an import task moves it into stores.
+    public let staging: StagingArea?
+    /// Wakes this node's `TaskWorker` when a task is queued.
+    public let taskSignal: TaskSignal
     let now: @Sendable () -> Date
     let logger: Logger
 
     public init(
-        catalog: any ImageCatalog, defaultStore: any BlobStore, otherStores: [any BlobStore] = [],
-        configuration: ImageServiceConfiguration = .init(), logger: Logger = Logger(label: "glimpse.images"),
+        catalog: any Catalog, defaultStore: any BlobStore, otherStores: [any BlobStore] = [],
+        configuration: ImageServiceConfiguration = .init(), staging: StagingArea? = nil, logger: Logger = Logger(label: "glimpse.images"),
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.catalog = catalog
@@ -39,6 +43,8 @@ public struct ImageService: Sendable {
         }
         self.configuration = configuration
         self.policy = policy
+        self.staging = staging
+        self.taskSignal = TaskSignal()
         self.logger = logger
         self.now = clock
     }

@@ -1,3 +1,4 @@
+import Foundation
 import GlimpseDomain
 import GlimpsePolicy
 
@@ -24,8 +25,29 @@ public struct ImageServiceConfiguration: Sendable {
     public var multiStore = false
     /// What the operator configured about each store (discovery and location order).
     public var storeDetails: [StoreDetail] = []
-    /// `enabled_import_methods` that Glimpse implements (so far `copy-image`).
+    /// `enabled_import_methods` offered (copy-image only with multi-store).
     public var enabledImportMethods: [String] = []
+
+    /// `[task] task_time_to_live`: how long finished tasks stay listed (Glance: 48 hours).
+    public var taskTimeToLive: TimeInterval = 48 * 3600
+    /// Seconds without a heartbeat after which a `processing` task is taken over by another
+    /// worker (its node is presumed dead).
+    public var taskClaimTimeout: TimeInterval = 60
+    /// Times a task is started before an interrupted one fails for good.
+    public var taskMaxAttempts = 3
+    /// `[taskflow_executor] max_workers`: tasks this node runs at once.
+    public var taskWorkers = 4
+    /// `[image_import_opts] image_import_plugins`.
+    public var importPlugins: [String] = []
+    /// `[image_conversion] output_format`.
+    public var conversionOutputFormat = "raw"
+    /// `[inject_metadata_properties] inject` and `ignore_user_roles`.
+    public var injectProperties: [(key: String, value: String)] = []
+    public var injectIgnoreRoles: [String] = ["admin"]
+    /// `qemu-img` (path or name) for the conversion plugin.
+    public var qemuImg = "qemu-img"
+    /// `worker_self_reference_url`, recorded as `os_glance_stage_host` on staged images.
+    public var workerSelfReferenceURL: String?
 
     public init() {}
 }

@@ -1,0 +1,77 @@
+import Foundation
+import GlimpseCatalog
+import GlimpseDomain
+import GlimpseStore
+import NIOCore
+
+extension ImageService {
+    /// `PUT /v2/images/{id}/stage`: `queued → uploading`, the body streamed into the staging
+    /// area under `image_size_cap` (a staged write: an interrupted stage leaves nothing), and
+    /// the staged size recorded. Any failure returns the image to `queued` with nothing staged.
+    public func stage<Body: AsyncSequence>(
+        _ id: String, body: Body, declaredSize: Int64?, principal: Principal
+    ) async throws -> Image where Body.Element == ByteBuffer {
+        guard configuration.enabledImportMethods.contains("glance-direct"), let staging else {
+            throw GlimpseError.notFound("The glance-direct import method is not available at this site.")
+        }
+        let image = try await visibleImage(id, principal: principal)
+        guard policy.allows("modify_image", image, principal: principal) else {
+            throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
+        }
+        guard image.status == .queued else {
+            throw GlimpseError.conflict("Image status must be queued to stage data; it is \(image.status.rawValue).")
+        }
+        if let declaredSize, declaredSize > configuration.imageSizeCap {
+            throw GlimpseError.tooLarge("The incoming image is too large: the size limit is \(configuration.imageSizeCap) bytes.")
+        }
+        if staging.stagedSize(id) != nil {
+            throw GlimpseError.conflict("The image \(id) has data on staging")
+        }
+        var uploading = image
+        uploading.status = .uploading
+        uploading = try await catalog.updateImage(uploading, expecting: .queued)
+
+        let size: Int64
+        do {
+            let writer = try await staging.store.makeWriter(imageID: id, expectedSize: declaredSize)
+            do {
+                var total: Int64 = 0
+                let cap = configuration.imageSizeCap
+                for try await chunk in body {
+                    total += Int64(chunk.readableBytes)
+                    if total > cap {
+                        throw GlimpseError.tooLarge("The incoming image is too large: the size limit is \(cap) bytes.")
+                    }
+                    try await writer.write(chunk)
+                }
+                if let declaredSize, total != declaredSize {
+                    throw GlimpseError.badRequest("The staged data is \(total) bytes, not the declared \(declaredSize).")
+                }
+                _ = try await writer.commit()
+                size = total
+            } catch {
+                await writer.cancel()
+                throw error
+            }
+        } catch {
+            var back = uploading
+            back.status = .queued
+            back.size = nil
+            _ = try? await catalog.updateImage(back, expecting: .uploading)
+            throw Self.uploadError(error)
+        }
+        for _ in 0..<5 {
+            guard var current = try await catalog.image(id: id), current.status == .uploading else { break }
+            current.size = size
+            if let url = configuration.workerSelfReferenceURL { current.properties[Self.stageHostKey] = url }
+            do {
+                return try await catalog.updateImage(current, expecting: .uploading)
+            } catch let e as GlimpseError where e.code == .conflict {
+                continue
+            }
+        }
+        // Deleted (or otherwise changed) while staging: the staged data must not outlive it.
+        await staging.remove(id)
+        throw GlimpseError(.gone, "Image \(id) was deleted while its data was being staged.")
+    }
+}
