@@ -4,6 +4,8 @@ import GlimpseCatalog
 import GlimpseCore
 import GlimpseDomain
 import GlimpseStore
+import GlimpseStoreDrivers
+import Logging
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -29,13 +31,20 @@ struct TestGlimpse {
         let store = InMemoryBlobStore()
         var configuration = ImageServiceConfiguration()
         configure(&configuration)
+        let stagingDir = FileManager.default.temporaryDirectory.appendingPathComponent("glimpse-staging-\(UUID().uuidString)").path
+        let stagingStore = try FileBlobStore(
+            id: "os_glance_staging_store",
+            options: StoreOptions(section: "os_glance_staging_store", values: ["filesystem_store_datadir": stagingDir]))
+        try await stagingStore.prepare()
         let service = ImageService(
-            catalog: catalog, defaultStore: store, otherStores: extraStores, configuration: configuration, clock: clock)
+            catalog: catalog, defaultStore: store, otherStores: extraStores, configuration: configuration,
+            staging: StagingArea(store: stagingStore, directory: stagingDir), clock: clock)
         let jobs = BackgroundJobs()
         let metadefs = MetadefService(catalog: catalog, configuration: configuration, clock: clock)
         let router = GlimpseRouter.build(service: service, configuration: APIConfiguration(), jobs: jobs, metadefs: metadefs)
         return TestGlimpse(
-            app: Application(router: router, services: [jobs]), service: service, store: store, catalog: catalog, executor: executor)
+            app: Application(router: router, services: [jobs, TaskWorker(service: service, logger: Logger(label: "test.tasks"))]),
+            service: service, store: store, catalog: catalog, executor: executor)
     }
 
     /// Runs `body` against the router, then closes the catalog (SQLiteNIO insists on it).
