@@ -26,6 +26,12 @@ missing=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_cmd curl     || missing+=(curl)
 have_cmd qemu-img || missing+=(qemu-utils)
+# The image_decompression plugin's tools (gzip is always there) and zip to make test archives.
+have_cmd xz       || missing+=(xz-utils)
+have_cmd zstd     || missing+=(zstd)
+have_cmd unzip    || missing+=(unzip)
+have_cmd zip      || missing+=(zip)
+have_cmd prlimit  || missing+=(util-linux)
 # A pyenv/compiled CPython ships venv + ensurepip itself; Debian's python3 needs python3-venv.
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3-venv)

@@ -132,7 +132,12 @@ extension ImageService {
         let t = now()
         var input = JSONObject()
         input["image_id"] = .string(id)
-        input["import_req"] = request.body
+        var body = request.body.objectValue ?? JSONObject()
+        if configuration.importPlugins.contains("inject_image_metadata") {
+            // Whether the caller's roles exempt the image, decided now (the task runs without them).
+            body["glimpse_inject_metadata"] = .bool(principal.roles.isDisjoint(with: configuration.injectIgnoreRoles))
+        }
+        input["import_req"] = .object(body)
         input["backend"] = configuration.multiStore ? .array(targets.map { .string($0) }) : .array([.null])
         let task = ImageTask(
             id: UUID().uuidString.lowercased(), type: Self.importTaskType, owner: principal.projectID ?? image.owner ?? "",
@@ -326,7 +331,8 @@ extension ImageService {
         default:
             throw GlimpseError.badRequest("Import method \(method) is not supported.")
         }
-        image = try await runPlugins(on: image, staging: staging, progress: progress)
+        let inject = request.objectValue?["glimpse_inject_metadata"]?.boolValue ?? true
+        image = try await runPlugins(on: image, staging: staging, progress: progress, injecting: inject)
         guard let stagedSize = staging.stagedSize(id) else { throw GlimpseError.conflict("The staged data disappeared.") }
 
         var written: [(store: String, data: StoredData)] = []

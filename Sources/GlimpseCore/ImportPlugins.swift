@@ -1,10 +1,113 @@
 import Foundation
+import GlimpseCatalog
 import GlimpseDomain
+import Logging
 
+/// `[image_import_opts] image_import_plugins`: steps that run on the staged data, in the
+/// configured order, before it is copied into the stores (glance-direct, web-download and
+/// glance-download; copy-image copies what is already there). Each works on the staged file in
+/// place: it writes its output next to it and renames it over the original only on success.
 extension ImageService {
-    /// Runs `[image_import_opts] image_import_plugins` on the staged data, in order; returns the
-    /// image as the plugins left it (formats, properties).
-    func runPlugins(on image: Image, staging: StagingArea, progress: TaskProgress) async throws -> Image {
-        image
+    func runPlugins(on image: Image, staging: StagingArea, progress: TaskProgress, injecting: Bool = true) async throws -> Image {
+        var image = image
+        for plugin in configuration.importPlugins {
+            try Task.checkCancellation()
+            switch plugin {
+            case "image_decompression":
+                progress.report("Decompressing the staged data")
+                try await decompress(image, staging: staging)
+            case "image_conversion":
+                progress.report("Converting the staged data to \(configuration.conversionOutputFormat)")
+                image = try await convert(image, staging: staging)
+            case "inject_image_metadata":
+                if injecting { image = try await injectMetadata(image) }
+            default:
+                break  // no_op
+            }
+        }
+        return image
+    }
+
+    // MARK: image_decompression
+
+    /// What the magic number says a file is compressed with, if anything.
+    enum Compression: String {
+        case gzip, zip, xz, zstd
+
+        static func detect(_ head: [UInt8]) -> Compression? {
+            if head.starts(with: [0x1f, 0x8b, 0x08]) { return .gzip }
+            if head.starts(with: [0x50, 0x4b, 0x03, 0x04]) { return .zip }
+            if head.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) { return .xz }
+            if head.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return .zstd }
+            return nil
+        }
+    }
+
+    /// Decompresses the staged data (gzip and zip as Glance; also xz and zstd) unless the image
+    /// is meant to stay compressed (`container_format=compressed`). The output is capped at
+    /// `image_size_cap` (`prlimit --fsize`), so a decompression bomb fails instead of filling
+    /// the disk.
+    func decompress(_ image: Image, staging: StagingArea) async throws {
+        guard image.containerFormat != "compressed" else { return }
+        let path = staging.path(for: image.id)
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw GlimpseError.conflict("The staged data disappeared.") }
+        let head = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
+        try? handle.close()
+        guard let kind = Compression.detect(head) else { return }
+        let output = path + ".decompressing"
+        let (program, arguments): (String, [String]) = switch kind {
+        case .gzip: ("gzip", ["-dc"])
+        case .xz: ("xz", ["-dc"])
+        case .zstd: ("zstd", ["-dcq"])
+        case .zip: ("unzip", ["-p", path])
+        }
+        if kind == .zip {
+            // Glance takes the archive's single member; several members are ambiguous.
+            let listing = try await ProcessRunner.run("unzip", ["-Z1", path], limits: .init(addressSpace: 1 << 30, cpuSeconds: 30))
+            let members = String(decoding: listing.stdout, as: UTF8.self).split(separator: "\n").filter { !$0.hasSuffix("/") }
+            guard listing.status == 0, members.count == 1 else {
+                throw GlimpseError.badRequest("The zip archive must hold exactly one file to import; it holds \(members.count).")
+            }
+        }
+        let cap = configuration.imageSizeCap
+        let outcome = try await ProcessRunner.run(
+            program, arguments, limits: .init(addressSpace: 1 << 30, fileSize: cap == Int64.max ? nil : cap + 1),
+            stdinPath: kind == .zip ? nil : path, stdoutPath: output)
+        guard outcome.status == 0, outcome.signal == nil else {
+            // The file size limit stops the tool with SIGXFSZ, or with an error if it catches it (gzip does).
+            let reached = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? NSNumber)?.int64Value ?? 0
+            try? FileManager.default.removeItem(atPath: output)
+            if outcome.signal == 25 /* SIGXFSZ */ || reached >= cap {
+                throw GlimpseError.tooLarge("The decompressed image exceeds the size limit of \(cap) bytes.")
+            }
+            logger.warning("decompression failed", metadata: ["image": "\(image.id)", "tool": "\(program)", "stderr": "\(outcome.stderr)"])
+            throw GlimpseError.badRequest("The staged \(kind.rawValue) data could not be decompressed: it is damaged or truncated.")
+        }
+        try replace(path, with: output)
+    }
+
+    /// Renames `output` over `path` (same directory, so atomic).
+    func replace(_ path: String, with output: String) throws {
+        guard rename(output, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: output)
+            throw GlimpseError(.internal, "The staged data could not be replaced.")
+        }
+    }
+
+    // MARK: inject_image_metadata
+
+    /// Adds `[inject_metadata_properties] inject` to the image (the task decided at request
+    /// time whether the caller's roles exempt it).
+    func injectMetadata(_ image: Image) async throws -> Image {
+        guard !configuration.injectProperties.isEmpty else { return image }
+        var changed = image
+        for (key, value) in configuration.injectProperties { changed.properties[key] = value }
+        return try await catalog.updateImage(changed, expecting: image.status)
+    }
+
+    // MARK: image_conversion
+
+    func convert(_ image: Image, staging: StagingArea) async throws -> Image {
+        throw GlimpseError(.internal, "image_conversion is not available yet.")
     }
 }

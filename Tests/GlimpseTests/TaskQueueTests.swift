@@ -239,7 +239,12 @@ import Testing
             glimpse.service.taskSignal.signal()
             let active = try await waitFor(client, id, status: "active")
             #expect(active["os_hash_value"]?.stringValue == Self.sha512(data))
-            let task = try await client.send(.get, "/v2/tasks/\(taskID)").json
+            var task = JSONObject()
+            for _ in 0..<100 {
+                task = try await client.send(.get, "/v2/tasks/\(taskID)").json
+                if task["status"]?.stringValue != "processing" { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(task["status"]?.stringValue == "success")
             #expect(staging.stagedSize(id) == nil)
         }
@@ -267,7 +272,12 @@ import Testing
             let queued = try await waitFor(client, id, status: "queued")
             #expect(queued["os_glance_import_task"] == nil, "the lock is released")
             #expect(queued["size"] == .null)
-            let task = try await client.send(.get, "/v2/tasks/\(taskID)").json
+            var task = JSONObject()
+            for _ in 0..<100 {
+                task = try await client.send(.get, "/v2/tasks/\(taskID)").json
+                if task["status"]?.stringValue != "processing" { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(task["status"]?.stringValue == "failure")
             #expect(task["message"]?.stringValue?.contains("interrupted 2 times") == true)
             #expect(staging.stagedSize(id) == nil, "no staged data is left behind")
@@ -282,6 +292,72 @@ import Testing
             #expect(try await client.send(.post, "/v2/tasks", json: #"{"type": "import"}"#).status == .badRequest)
             #expect(try await client.send(.post, "/v2/tasks", json: #"{"type": "import", "input": {"import_from": "http://x/"}}"#).status == .badRequest)
             #expect(try await client.send(.post, "/v2/tasks", json: #"{"type": "bogus", "input": {}}"#).status == .badRequest)
+        }
+    }
+
+    // MARK: plugins
+
+    /// Compresses `data` with a real tool; returns the compressed bytes.
+    static func compress(_ data: [UInt8], with tool: String) throws -> [UInt8] {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glimpse-compress-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let plain = dir.appendingPathComponent("disk.img")
+        try Data(data).write(to: plain)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.currentDirectoryURL = dir
+        let command = switch tool {
+        case "gzip": "gzip -c disk.img > out"
+        case "xz": "xz -c disk.img > out"
+        case "zstd": "zstd -q -c disk.img > out"
+        default: "zip -q out.zip disk.img && mv out.zip out"
+        }
+        process.arguments = ["-c", command]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("\(tool) failed") }
+        return [UInt8](try Data(contentsOf: dir.appendingPathComponent("out")))
+    }
+
+    @Test(arguments: ["gzip", "xz", "zstd", "zip"])
+    func decompressionPluginUnpacksTheStagedData(tool: String) async throws {
+        let glimpse = try await Self.make { $0.importPlugins = ["image_decompression", "inject_image_metadata"]; $0.injectProperties = [("hw_origin", "import")] }
+        try await glimpse.test { client in
+            let data = bytes(400_000, seed: 3) + [UInt8](repeating: 0, count: 600_000)
+            let id = try await client.create(as: Who.alice)
+            let packed = try Self.compress(data, with: tool)
+            #expect(try await client.send(.put, "/v2/images/\(id)/stage", body: ByteBuffer(bytes: packed),
+                                          contentType: "application/octet-stream", as: Who.alice).status == .noContent)
+            #expect(try await client.send(.post, "/v2/images/\(id)/import", json: #"{"method": {"name": "glance-direct"}}"#,
+                                          as: Who.alice).status == .accepted)
+            let active = try await waitFor(client, id, status: "active")
+            #expect(active["size"] == .int(Int64(data.count)))
+            #expect(active["os_hash_value"]?.stringValue == Self.sha512(data))
+            #expect(active["hw_origin"]?.stringValue == "import", "inject_image_metadata ran for a non-admin")
+        }
+    }
+
+    @Test func decompressionBombsStopAtTheSizeCap() async throws {
+        let glimpse = try await Self.make { $0.importPlugins = ["image_decompression"]; $0.imageSizeCap = 1 << 20 }
+        try await glimpse.test { client in
+            let id = try await client.create()
+            let bomb = try Self.compress([UInt8](repeating: 0, count: 8 << 20), with: "gzip")
+            #expect(bomb.count < 1 << 20)
+            #expect(try await client.send(.put, "/v2/images/\(id)/stage", body: ByteBuffer(bytes: bomb),
+                                          contentType: "application/octet-stream").status == .noContent)
+            #expect(try await client.send(.post, "/v2/images/\(id)/import", json: #"{"method": {"name": "glance-direct"}}"#).status == .accepted)
+            let queued = try await waitFor(client, id, status: "queued")
+            #expect(queued["os_glance_import_task"] == nil)
+            var task = JSONObject()
+            for _ in 0..<100 {
+                task = try #require(try await client.send(.get, "/v2/images/\(id)/tasks").json["tasks"]?.arrayValue?.first?.objectValue)
+                if task["status"]?.stringValue != "processing" { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(task["status"]?.stringValue == "failure")
+            #expect(task["message"]?.stringValue?.contains("exceeds the size limit") == true)
+            #expect(glimpse.service.staging?.stagedSize(id) == nil)
         }
     }
 }
