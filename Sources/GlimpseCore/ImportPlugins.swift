@@ -107,7 +107,98 @@ extension ImageService {
 
     // MARK: image_conversion
 
+    /// qemu-img's name for a Glance disk format.
+    static func qemuFormat(_ diskFormat: String) -> String { diskFormat == "vhd" ? "vpc" : diskFormat }
+
+    /// Converts the staged data to `[image_conversion] output_format` with `qemu-img convert`,
+    /// as Glance's plugin does, with its checks: the format inspector must recognise the claimed
+    /// format and pass its safety checks before qemu-img ever sees the file; `qemu-img info`
+    /// (under prlimit) must agree and show no backing or data file; the output is inspected
+    /// again and must be the target format. Then `disk_format`, `container_format` (bare) and
+    /// `virtual_size` follow the converted data.
     func convert(_ image: Image, staging: StagingArea) async throws -> Image {
-        throw GlimpseError(.internal, "image_conversion is not available yet.")
+        let target = configuration.conversionOutputFormat
+        guard let source = image.diskFormat else { throw GlimpseError.conflict("'disk_format' needs to be set before import") }
+        // Glance leaves ISOs and the Amazon kernel/ramdisk formats alone.
+        if ["iso", "ami", "ari", "aki"].contains(source) { return image }
+        let path = staging.path(for: image.id)
+        try await checkBeforeConversion(path, claimed: source, image: image)
+        let info = try await qemuInfo(path, format: source)
+        if source == target { return image }
+        let output = path + ".converting"
+        let outcome = try await ProcessRunner.run(
+            configuration.qemuImg, ["convert", "-f", Self.qemuFormat(source), "-O", Self.qemuFormat(target), "-q", path, output],
+            limits: .init(addressSpace: 2 << 30, fileSize: configuration.imageSizeCap == Int64.max ? nil : configuration.imageSizeCap + 1))
+        guard outcome.status == 0, outcome.signal == nil else {
+            try? FileManager.default.removeItem(atPath: output)
+            logger.warning("qemu-img convert failed", metadata: ["image": "\(image.id)", "stderr": "\(outcome.stderr)"])
+            throw GlimpseError.badRequest("Image conversion from \(source) to \(target) failed.")
+        }
+        do {
+            try await checkAfterConversion(output, target: target, image: image)
+            let converted = try await qemuInfo(output, format: target)
+            guard converted.virtualSize == info.virtualSize else {
+                throw GlimpseError.badRequest("The converted image's virtual size differs from the original's.")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: output)
+            throw error
+        }
+        try replace(path, with: output)
+        var changed = image
+        changed.diskFormat = target
+        changed.containerFormat = "bare"
+        changed.virtualSize = info.virtualSize
+        return try await catalog.updateImage(changed, expecting: image.status)
+    }
+
+    struct QemuInfo {
+        var format: String
+        var virtualSize: Int64
+    }
+
+    /// `qemu-img info -f FORMAT --output=json` under prlimit (1 GiB address space, 30 s of CPU,
+    /// Glance's limits), refusing what Glance refuses: a format qemu-img does not confirm, a
+    /// backing file, an external data file, a VMDK create-type not allowed.
+    func qemuInfo(_ path: String, format: String) async throws -> QemuInfo {
+        let outcome = try await ProcessRunner.run(
+            configuration.qemuImg, ["info", "-f", Self.qemuFormat(format), "--output=json", path],
+            limits: .init(addressSpace: 1 << 30, cpuSeconds: 30))
+        guard outcome.status == 0, outcome.signal == nil,
+              let doc = (try? JSONValue.parse(Array(outcome.stdout)))?.objectValue
+        else {
+            logger.warning("qemu-img info failed", metadata: ["stderr": "\(outcome.stderr)"])
+            throw GlimpseError.badRequest("The image data is not a valid \(format) image.")
+        }
+        guard doc["format"]?.stringValue == Self.qemuFormat(format) else {
+            throw GlimpseError.badRequest("Image format mismatch: qemu-img reports \(doc["format"]?.stringValue ?? "nothing"), not \(format).")
+        }
+        if doc["backing-filename"] != nil {
+            throw GlimpseError.badRequest("Image has a backing file; it is refused.")
+        }
+        let specific = doc["format-specific"]?.objectValue?["data"]?.objectValue
+        if specific?["data-file"] != nil {
+            throw GlimpseError.badRequest("Image has an external data file; it is refused.")
+        }
+        if format == "vmdk", let type = specific?["create-type"]?.stringValue,
+           !["monolithicSparse", "streamOptimized"].contains(type) {
+            throw GlimpseError.badRequest("Invalid VMDK create-type specified: \(type)")
+        }
+        guard let size = doc["virtual-size"]?.intValue else {
+            throw GlimpseError.badRequest("qemu-img reports no virtual size for the image.")
+        }
+        return QemuInfo(format: format, virtualSize: size)
+    }
+}
+
+extension ImageService {
+    /// The format inspector's verdict on the staged file before any qemu-img call.
+    func checkBeforeConversion(_ path: String, claimed: String, image: Image) async throws {
+        throw GlimpseError(.internal, "image_conversion needs the format inspector.")
+    }
+
+    /// The inspector's verdict on qemu-img's output: it must be `target` and safe.
+    func checkAfterConversion(_ path: String, target: String, image: Image) async throws {
+        throw GlimpseError(.internal, "image_conversion needs the format inspector.")
     }
 }
