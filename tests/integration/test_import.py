@@ -162,10 +162,70 @@ filesystem_store_datadir = data/fs2
         srv.stop()
 
 
+# --------------------------------------------------------------------------------------
+# 4. SIGKILL in the middle of an import
+# --------------------------------------------------------------------------------------
+KILL_CONF = """
+[DEFAULT]
+[task]
+glimpse_claim_timeout = 2
+"""
+
+
+def killed_mid_import(r, tmp, method: str = "glance-direct", start=None):
+    """Stage a large image, start its import, SIGKILL the server once the task reports
+    progress, restart it on the same directory: the task must be taken over and finish."""
+    workdir = tempfile.mkdtemp(prefix="glimpse-it-kill-")
+    conf = write_config(os.path.join(workdir, "glimpse.conf"), KILL_CONF)
+    srv = start_glimpse(config=conf, workdir=workdir)
+    second = None
+    try:
+        api = Api(srv.url)
+        path = os.path.join(tmp, "kill.img")
+        write_random_file(path, 1536 * MiB)
+        _, sha512_hex, size = hashes_of_file(path)
+        img = api.create(name="to-kill", disk_format="raw", container_format="bare")
+        iid = img["id"]
+        with open(path, "rb") as fh:
+            st = api("PUT", f"/v2/images/{iid}/stage", fh, {"Content-Type": "application/octet-stream",
+                                                             "Content-Length": str(size)}, timeout=600)
+        r.eq(f"{method} kill: staged", st.status, 204)
+        os.remove(path)
+        r.eq(f"{method} kill: import accepted", api("POST", f"/v2/images/{iid}/import",
+                                                     {"method": {"name": "glance-direct"}}).status, 202)
+        progress = wait_for(lambda: next((t for t in image_tasks(api, iid)
+                                          if "Copied" in (t.get("message") or "")), None), 60, 0.05)
+        r.check(f"{method} kill: progress readable while the import runs", progress, image_tasks(api, iid))
+        srv.proc.kill()
+        srv.proc.wait()
+        print("     SIGKILLed the server mid-import", flush=True)
+        second = start_glimpse(config=conf, workdir=workdir)
+        api = Api(second.url)
+        r.eq(f"{method} kill: after the restart the image is still importing (not lost)",
+             api.image(iid)["status"], "importing")
+        doc = wait_for(lambda: (lambda d: d if d["status"] in ("active", "queued") else None)(api.image(iid)), 120, 0.2)
+        r.eq(f"{method} kill: the task was taken over and the image is active", (doc or {}).get("status"), "active")
+        doc = api.image(iid)
+        r.eq(f"{method} kill: os_hash_value after resuming", doc.get("os_hash_value"), sha512_hex)
+        r.eq(f"{method} kill: size", doc.get("size"), size)
+        task = final_task(api, iid)
+        r.eq(f"{method} kill: task success", task.get("status"), "success")
+        r.eq(f"{method} kill: no staged data left", staged_files(workdir), [])
+        images = sorted(os.listdir(os.path.join(workdir, "data", "images")))
+        r.eq(f"{method} kill: exactly one file in the store", images, [iid])
+    finally:
+        if second:
+            second.stop()
+        elif srv.proc.poll() is None:
+            srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(r):
     tmp = tempfile.mkdtemp(prefix="glimpse-import-")
     try:
-        for name, section in [("glance-direct", glance_direct), ("copy-image", copy_image)]:
+        for name, section in [("glance-direct", glance_direct), ("copy-image", copy_image),
+                              ("SIGKILL mid-import", killed_mid_import)]:
             print(f"  -- {name}", flush=True)
             section(r, tmp)
     finally:
