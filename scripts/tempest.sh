@@ -9,7 +9,9 @@
 #
 # Features Glimpse does not have yet are switched off in tempest.conf, so their tests skip
 # instead of failing (the same flags are used for the Glance baseline): the image cache API,
-# the locations API, the http-store location tests and interoperable import (issues 5 and 6).
+# the locations API and the http-store location tests. Glimpse runs with the stores and import
+# settings tempest-image.sh gives real Glance: fast and slow file stores, a read-only http
+# store, glance-direct / web-download / copy-image, web-download allowed to 127.0.0.1.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${GLIMPSE_SHARED:-$REPO/../shared}"
@@ -26,7 +28,6 @@ FLAGS=(
   --set image.image_caching_enabled=false
   --set image-feature-enabled.manage_locations=false
   --set image-feature-enabled.http_store_enabled=false
-  --set image-feature-enabled.import_image=false
 )
 
 if [ "${GLIMPSE_TEMPEST_BASELINE:-0}" = 1 ]; then
@@ -45,6 +46,22 @@ cat > glance-api.conf <<CONF
 [DEFAULT]
 bind_host = 127.0.0.1
 bind_port = $PORT
+enabled_backends = fast:file, slow:file, web:http
+enabled_import_methods = [glance-direct,web-download,copy-image]
+worker_self_reference_url = http://127.0.0.1:$PORT
+[glance_store]
+default_backend = fast
+[fast]
+filesystem_store_datadir = $WORK/glimpse/fast
+store_description = Fast file store (default)
+[slow]
+filesystem_store_datadir = $WORK/glimpse/slow
+store_description = Slow file store
+[os_glance_staging_store]
+filesystem_store_datadir = $WORK/glimpse/staging
+[import_filtering_opts]
+allowed_hosts = [127.0.0.1]
+allowed_ports = []
 [paste_deploy]
 flavor = keystone
 [keystone_authtoken]

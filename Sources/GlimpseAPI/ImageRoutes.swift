@@ -103,7 +103,13 @@ struct ImageRoutes: Sendable {
         let image = try await service.create(body, principal: context.principal)
         var headers: HTTPFields = [:]
         headers[.location] = "/v2/images/\(image.id)"
-        headers[.importMethods] = service.configuration.enabledImportMethods.joined(separator: ",")
+        // Glance sends no empty header fields (RFC 7230).
+        if !service.configuration.enabledImportMethods.isEmpty {
+            headers[.importMethods] = service.configuration.enabledImportMethods.joined(separator: ",")
+        }
+        if service.configuration.multiStore {
+            headers[.storeIDs] = service.configuration.storeDetails.map(\.id).joined(separator: ",")
+        }
         return Response.json(ImageJSON.render(image, showStores: service.configuration.multiStore), status: .created, headers: headers)
     }
 

@@ -15,6 +15,7 @@ extension HTTPField.Name {
     static let acceptPatch = HTTPField.Name("Accept-Patch")!
     static let importMethods = HTTPField.Name("OpenStack-image-import-methods")!
     static let imageMetaStore = HTTPField.Name("X-Image-Meta-Store")!
+    static let storeIDs = HTTPField.Name("OpenStack-image-store-ids")!
 }
 
 /// Outermost middleware: gives every response `x-openstack-request-id` and turns every error
