@@ -28,6 +28,7 @@ INTEGRATION_TESTS=(
   test_registry.py
   test_keystone.py
   test_stores.py
+  test_scrubber.py
   test_tempest.py
 )
 

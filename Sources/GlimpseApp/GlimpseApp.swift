@@ -148,6 +148,9 @@ public enum GlimpseApp {
         var services: [any Service] = [jobs]
         let cleanups = ([stores.default] + stores.others).compactMap { ($0 as? any DefersCleanups)?.deferredCleanups }
         if !cleanups.isEmpty { services.append(StoreCleanup(cleanups: cleanups)) }
+        if configuration.role == .api, configuration.service.delayedDelete, configuration.scrubber.runInAPI {
+            services.append(ScrubberService(scrubber: Scrubber(service: service, configuration: configuration.scrubber), logger: logger))
+        }
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),

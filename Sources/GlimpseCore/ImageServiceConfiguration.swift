@@ -26,6 +26,8 @@ public struct ImageServiceConfiguration: Sendable {
     public var storeDetails: [StoreDetail] = []
     /// `enabled_import_methods` that Glimpse implements (so far `copy-image`).
     public var enabledImportMethods: [String] = []
+    /// `delayed_delete`: deleting an image with data leaves it `pending_delete` for the scrubber.
+    public var delayedDelete = false
 
     public init() {}
 }
