@@ -119,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "glimpse",
             dependencies: [
-                "GlimpseApp", "GlimpseCatalog",
+                "GlimpseApp", "GlimpseCatalog", "GlimpseCore", "GlimpseDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

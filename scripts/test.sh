@@ -29,6 +29,7 @@ INTEGRATION_TESTS=(
   test_keystone.py
   test_stores.py
   test_import.py
+  test_scrubber.py
   test_tempest.py
 )
 

@@ -46,9 +46,9 @@ struct RegistryRoutes: Sendable {
         router.delete("/images/:id") { request, context in
             let id = context.parameters.decoded("id")
             let image = try await service.show(id, principal: context.principal)
-            try await service.delete(id, principal: context.principal)
+            let status = try await service.delete(id, principal: context.principal)
             var deleted = image
-            deleted.status = .deleted
+            deleted.status = status
             deleted.deletedAt = Date()
             return Response.json(.object(JSONObject([("image", V1Metadata.json(deleted))])))
         }

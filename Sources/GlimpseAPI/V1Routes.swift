@@ -188,7 +188,7 @@ struct V1Routes: Sendable {
             // Nothing half-made stays behind: an image whose data was refused before any was
             // kept is removed (a size or checksum mismatch has already killed it, as in Juno).
             if let current = try? await service.show(image.id, principal: context.principal), current.status == .queued {
-                try? await service.delete(image.id, principal: context.principal)
+                _ = try? await service.delete(image.id, principal: context.principal)
             }
             throw error
         }

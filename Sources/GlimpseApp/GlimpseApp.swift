@@ -175,6 +175,9 @@ public enum GlimpseApp {
         if configuration.role == .api { services.append(TaskWorker(service: service, logger: logger)) }
         let cleanups = ([stores.default] + stores.others).compactMap { ($0 as? any DefersCleanups)?.deferredCleanups }
         if !cleanups.isEmpty { services.append(StoreCleanup(cleanups: cleanups)) }
+        if configuration.role == .api, configuration.service.delayedDelete, configuration.scrubber.runInAPI {
+            services.append(ScrubberService(scrubber: Scrubber(service: service, configuration: configuration.scrubber), logger: logger))
+        }
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),

@@ -86,6 +86,13 @@ public enum Options {
         .init(key: "inject_metadata_properties.ignore_user_roles", defaultValue: "admin",
               help: "inject_image_metadata: roles whose imports are left alone."),
         .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
+        .init(key: "DEFAULT.delayed_delete", defaultValue: "false",
+              help: "Deleting an image with data leaves it pending_delete; the scrubber deletes the data after scrub_time."),
+        .init(key: "DEFAULT.scrub_time", defaultValue: "0", help: "Seconds a pending_delete image waits before its data is deleted."),
+        .init(key: "DEFAULT.wakeup_time", defaultValue: "300", help: "Seconds between scrubber passes (serve, scrub --daemon)."),
+        .init(key: "DEFAULT.scrub_pool_size", defaultValue: "1", help: "Images the scrubber deletes at the same time."),
+        .init(key: "DEFAULT.glimpse_scrubber_in_api", defaultValue: "true",
+              help: "With delayed_delete, glimpse serve runs the scrubber itself (no separate daemon needed)."),
     ]
 }
 
@@ -133,6 +140,8 @@ public struct GlimpseConfiguration: Sendable {
     /// The staging area's directory (`node_staging_uri`, or `[os_glance_staging_store]
     /// filesystem_store_datadir` with multi-store), possibly relative.
     public var stagingPath: String
+    /// `scrub_time`, `wakeup_time`, `scrub_pool_size` and whether `serve` runs the scrubber.
+    public var scrubber = ScrubberConfiguration()
 
     /// Reads the merged settings. `settings` maps "section.name" to the winning value.
     public init(settings: [String: String], role: Role = .api, configDirectory: String? = nil) throws {
@@ -244,6 +253,29 @@ public struct GlimpseConfiguration: Sendable {
             StoreDetail(id: $0.id, type: $0.type, description: $0.description, weight: $0.weight, readOnly: $0.type == "http")
         }
         api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
+        try readScrubber(value: value)
+    }
+
+    /// Delayed delete and the scrubber: Glance's `[DEFAULT]` options, oslo.config's booleans.
+    mutating func readScrubber(value: (String) -> String?) throws {
+        func bool(_ key: String) throws -> Bool {
+            switch (value(key) ?? "").lowercased() {
+            case "true", "yes", "on", "1": return true
+            case "false", "no", "off", "0": return false
+            default: throw ConfigurationError("\(key) must be true or false")
+            }
+        }
+        func seconds(_ key: String, min: Int) throws -> Int {
+            guard let s = value(key), let i = Int(s), i >= min else {
+                throw ConfigurationError("\(key) must be an integer of at least \(min)")
+            }
+            return i
+        }
+        service.delayedDelete = try bool("DEFAULT.delayed_delete")
+        scrubber.scrubTime = TimeInterval(try seconds("DEFAULT.scrub_time", min: 0))
+        scrubber.wakeupTime = TimeInterval(try seconds("DEFAULT.wakeup_time", min: 0))
+        scrubber.poolSize = try seconds("DEFAULT.scrub_pool_size", min: 1)
+        scrubber.runInAPI = try bool("DEFAULT.glimpse_scrubber_in_api")
     }
 
     /// Glance takes `node_staging_uri`'s path after `file://`; with multi-store the reserved

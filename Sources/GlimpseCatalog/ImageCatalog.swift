@@ -1,3 +1,4 @@
+import Foundation
 import GlimpseDomain
 
 /// The image catalog: Glance's tables, read and changed through whole-image operations.
@@ -17,6 +18,24 @@ public protocol ImageCatalog: Sendable {
     func deleteImage(id: String, expecting status: ImageStatus?) async throws
     func listImages(_ query: ImageQuery, for principal: Principal) async throws -> [Image]
 
+    // Delayed delete (Glance's rows: see `SQLCatalog+DelayedDelete`).
+
+    /// Soft-deletes the image as `pending_delete` (CAS on `status` like `deleteImage`): its live
+    /// locations become `pending_delete`, its properties, tags and members are soft-deleted.
+    func markImagePendingDelete(id: String, expecting status: ImageStatus?) async throws
+    /// `pending_delete` images deleted at or before `cutoff`, by id after `marker`, with their
+    /// `pending_delete` locations.
+    func pendingDeletions(deletedBefore cutoff: Date, after marker: String?, limit: Int) async throws -> [PendingDeletion]
+    /// Marks one location `deleted` (its data is gone); `.notFound` if there is no such location.
+    func markLocationDeleted(imageID: String, locationID: Int64) async throws
+    /// `pending_delete` → `deleted`, only once no location is `pending_delete` any more:
+    /// `.notFound` if the image does not exist, `.conflict` otherwise.
+    func finishImageDeletion(id: String) async throws
+    /// `pending_delete` → `active`: the image, its `pending_delete` locations and the children
+    /// deleted with it come back. `.notFound` if the image does not exist, `.conflict` if it is
+    /// not `pending_delete` or none of its data is left.
+    func restoreImage(id: String) async throws
+
     func members(imageID: String) async throws -> [ImageMember]
     func member(imageID: String, memberID: String) async throws -> ImageMember?
     /// `.conflict` if the project is already a member.
@@ -26,4 +45,33 @@ public protocol ImageCatalog: Sendable {
 
     /// Creates or upgrades the schema (idempotent).
     func migrate() async throws
+}
+
+/// A `pending_delete` image and the locations whose data is still to be deleted.
+public struct PendingDeletion: Sendable, Equatable {
+    public struct Location: Sendable, Equatable {
+        /// `image_locations.id`.
+        public var id: Int64
+        public var url: String
+        public var metadataJSON: String
+
+        public init(id: Int64, url: String, metadataJSON: String) {
+            self.id = id
+            self.url = url
+            self.metadataJSON = metadataJSON
+        }
+
+        /// The same location as the image operations see it (to find its store).
+        public var imageLocation: ImageLocation { ImageLocation(url: url, metadataJSON: metadataJSON, status: "pending_delete") }
+    }
+
+    public var imageID: String
+    public var deletedAt: Date
+    public var locations: [Location]
+
+    public init(imageID: String, deletedAt: Date, locations: [Location]) {
+        self.imageID = imageID
+        self.deletedAt = deletedAt
+        self.locations = locations
+    }
 }

@@ -77,10 +77,17 @@ public struct SQLCatalog: ImageCatalog {
     }
 
     public func deleteImage(id: String, expecting status: ImageStatus?) async throws {
+        try await softDelete(id: id, expecting: status, as: .deleted)
+    }
+
+    /// Glance's `image_destroy`: the image row becomes `status` with `deleted = 1`, its live
+    /// locations take the same status (`deleted`, or `pending_delete` for the scrubber), and
+    /// properties, tags and members are soft-deleted at the image's `deleted_at`.
+    func softDelete(id: String, expecting status: ImageStatus?, as newStatus: ImageStatus) async throws {
         let t = now()
         try await db.withTransaction { tx in
             var sql = "UPDATE images SET status = ?, deleted = ?, deleted_at = ?, updated_at = ? WHERE id = ? AND deleted = ?"
-            var binds: [SQLValue] = [.text(ImageStatus.deleted.rawValue), .bool(true), .date(t), .date(t), .text(id), .bool(false)]
+            var binds: [SQLValue] = [.text(newStatus.rawValue), .bool(true), .date(t), .date(t), .text(id), .bool(false)]
             if let status {
                 sql += " AND status = ?"
                 binds.append(.text(status.rawValue))
@@ -95,7 +102,7 @@ public struct SQLCatalog: ImageCatalog {
             }
             _ = try await tx.query(
                 "UPDATE image_locations SET deleted = ?, deleted_at = ?, updated_at = ?, status = ? WHERE image_id = ? AND deleted = ?",
-                [.bool(true), .date(t), .date(t), .text("deleted"), .text(id), .bool(false)])
+                [.bool(true), .date(t), .date(t), .text(newStatus.rawValue), .text(id), .bool(false)])
         }
     }
 

@@ -117,7 +117,11 @@ public struct ImageService: Sendable {
         return attributes.readable(try await catalog.updateImage(updated, expecting: image.status), principal: principal)
     }
 
-    public func delete(_ id: String, principal: Principal) async throws {
+    /// Deletes the image (v1, v2 and the registry) and returns its new status: `pending_delete`
+    /// with `delayed_delete` when it has data (the `Scrubber` deletes that later), else `deleted`
+    /// with the data deleted now.
+    @discardableResult
+    public func delete(_ id: String, principal: Principal) async throws -> ImageStatus {
         let image = try await visibleImage(id, principal: principal)
         guard policy.allows("delete_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to delete image \(id).")
@@ -125,10 +129,17 @@ public struct ImageService: Sendable {
         guard !image.protected else {
             throw GlimpseError.forbidden("Image \(id) is protected and cannot be deleted.")
         }
+        if configuration.delayedDelete, image.hasData {
+            try await catalog.markImagePendingDelete(id: id, expecting: image.status)
+            return .pendingDelete
+        }
         try await catalog.deleteImage(id: id, expecting: image.status)
         for location in image.locations {
             await deleteData(at: location)
         }
+        // Staged data dies with its image (an import task still running finds the image gone).
+        if image.status == .uploading || image.status == .importing { await staging?.remove(id) }
+        return .deleted
     }
 
     /// Removes data whose catalog entry is gone. A failure leaves an orphan (logged), never an image without data.

@@ -27,6 +27,8 @@ public struct ImageServiceConfiguration: Sendable {
     public var storeDetails: [StoreDetail] = []
     /// `enabled_import_methods` offered (copy-image only with multi-store).
     public var enabledImportMethods: [String] = []
+    /// `delayed_delete`: deleting an image with data leaves it `pending_delete` for the scrubber.
+    public var delayedDelete = false
 
     /// `[task] task_time_to_live`: how long finished tasks stay listed (Glance: 48 hours).
     public var taskTimeToLive: TimeInterval = 48 * 3600

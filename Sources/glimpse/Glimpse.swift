@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import GlimpseApp
 import GlimpseCatalog
+import GlimpseCore
+import GlimpseDomain
 import Logging
 
 /// Options shared by every command that reads the configuration.
@@ -59,7 +61,7 @@ struct Glimpse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glimpse",
         abstract: "An OpenStack Glance-compatible image service.",
-        subcommands: [Serve.self, DB.self, Control.self])
+        subcommands: [Serve.self, DB.self, Control.self, Scrub.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -105,6 +107,49 @@ struct DB: AsyncParsableCommand {
             let lines = try await GlimpseApp.loadMetadefs(try options.load(), path: path, logger: options.logger())
             for line in lines { print(line) }
             if lines.contains(where: { $0.hasPrefix("failed") }) { throw ExitCode(1) }
+        }
+    }
+}
+
+/// glance-scrubber: one pass (for cron), `--daemon`, or `--restore ID`.
+struct Scrub: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete the data of pending_delete images older than scrub_time (glance-scrubber).",
+        discussion: "Exits with status 1 when some data could not be deleted; those images stay pending_delete and the next pass retries them.")
+    @OptionGroup var options: ConfigOptions
+    @Flag(name: [.customShort("D"), .long], help: "Run a pass every wakeup_time seconds until SIGTERM or SIGINT.")
+    var daemon = false
+    @Option(name: .long, help: "Bring a pending_delete image back to active instead of scrubbing.")
+    var restore: String?
+
+    func validate() throws {
+        if daemon, restore != nil {
+            throw ValidationError("--restore and --daemon cannot be used together")
+        }
+    }
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = options.logger()
+        if daemon {
+            try await GlimpseApp.runScrubberDaemon(configuration, logger: logger)
+            return
+        }
+        do {
+            if let restore {
+                try await GlimpseApp.withScrubber(configuration, logger: logger) { try await $0.restore(imageID: restore) }
+                print("image \(restore) restored to active")
+                return
+            }
+            let report = try await GlimpseApp.withScrubber(configuration, logger: logger) { try await $0.scrubOnce() }
+            print("scrubbed \(report.imagesScrubbed) image(s), deleted \(report.locationsDeleted) location(s)")
+            if !report.failedImages.isEmpty {
+                print("\(report.failedImages.count) image(s) stay pending_delete: \(report.failedImages.joined(separator: ", "))")
+                throw ExitCode(1)
+            }
+        } catch let error as GlimpseError {
+            FileHandle.standardError.write(Data("ERROR: \(error.message)\n".utf8))
+            throw ExitCode(1)
         }
     }
 }

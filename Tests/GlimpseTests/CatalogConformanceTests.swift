@@ -116,6 +116,128 @@ import Testing
         }
     }
 
+    /// An active image with two locations, a member, a property and a tag.
+    func activeImageWithData(_ catalog: any ImageCatalog) async throws -> Image {
+        var image = newImage()
+        image.status = .active
+        image.locations = [.stored("memory://memory/\(image.id)", in: "memory"), .stored("memory://other/\(image.id)", in: "other")]
+        try await catalog.createImage(image)
+        try await catalog.addMember(ImageMember(imageID: image.id, memberID: "p2", createdAt: Date()))
+        return image
+    }
+
+    @Test func pendingDelete_isACompareAndSwapThatTheScrubberFinishes() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = try await activeImageWithData(catalog)
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.markImagePendingDelete(id: image.id, expecting: .queued) }
+            try await catalog.markImagePendingDelete(id: image.id, expecting: .active)
+            #expect(try await catalog.image(id: image.id) == nil, "\(name)")
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.markImagePendingDelete(id: image.id, expecting: nil) }
+
+            // Due only once deleted_at is at or before the cutoff.
+            #expect(try await catalog.pendingDeletions(deletedBefore: Date().addingTimeInterval(-60), after: nil, limit: 10).isEmpty, "\(name)")
+            var due = try await catalog.pendingDeletions(deletedBefore: Date().addingTimeInterval(1), after: nil, limit: 10)
+            #expect(due.map(\.imageID) == [image.id], "\(name)")
+            #expect(due.first?.locations.map(\.url) == image.locations.map(\.url), "\(name)")
+
+            // Not finished while a location still holds data.
+            let locations = try #require(due.first?.locations)
+            try await catalog.markLocationDeleted(imageID: image.id, locationID: locations[0].id)
+            do {
+                try await catalog.finishImageDeletion(id: image.id)
+                Issue.record("\(name): finished with data left")
+            } catch let e as GlimpseError {
+                #expect(e.code == .conflict, "\(name)")
+            }
+            due = try await catalog.pendingDeletions(deletedBefore: Date().addingTimeInterval(1), after: nil, limit: 10)
+            #expect(due.first?.locations.map(\.id) == [locations[1].id], "\(name)")
+            try await catalog.markLocationDeleted(imageID: image.id, locationID: locations[1].id)
+            try await catalog.finishImageDeletion(id: image.id)
+            #expect(try await catalog.pendingDeletions(deletedBefore: Date().addingTimeInterval(1), after: nil, limit: 10).isEmpty, "\(name)")
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.finishImageDeletion(id: image.id) }
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.restoreImage(id: image.id) }
+            do {
+                try await catalog.markLocationDeleted(imageID: image.id, locationID: 999_999)
+                Issue.record("\(name): unknown location marked")
+            } catch let e as GlimpseError {
+                #expect(e.code == .notFound, "\(name)")
+            }
+            do {
+                try await catalog.finishImageDeletion(id: UUID().uuidString)
+                Issue.record("\(name): unknown image finished")
+            } catch let e as GlimpseError {
+                #expect(e.code == .notFound, "\(name)")
+            }
+        }
+    }
+
+    @Test func restore_bringsBackTheImageItsDataAndChildren() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = try await activeImageWithData(catalog)
+            // A property deleted earlier stays deleted.
+            var earlier = image
+            earlier.properties["gone"] = "x"
+            try await catalog.updateImage(earlier, expecting: .active)
+            earlier.properties["gone"] = nil
+            try await catalog.updateImage(earlier, expecting: .active)
+            try await Task.sleep(nanoseconds: 2_000_000)
+            try await catalog.markImagePendingDelete(id: image.id, expecting: .active)
+            // Scrubbed halfway: one location is gone for good.
+            let due = try await catalog.pendingDeletions(deletedBefore: Date().addingTimeInterval(1), after: nil, limit: 10)
+            try await catalog.markLocationDeleted(imageID: image.id, locationID: try #require(due.first?.locations.first?.id))
+
+            try await catalog.restoreImage(id: image.id)
+            let back = try #require(try await catalog.image(id: image.id), "\(name)")
+            #expect(back.status == .active && back.deletedAt == nil, "\(name)")
+            #expect(back.properties == ["a": "1"] && back.tags == ["t"], "\(name)")
+            #expect(back.locations.map(\.url) == [image.locations[1].url] && back.locations.map(\.status) == ["active"], "\(name)")
+            #expect(try await catalog.members(imageID: image.id).map(\.memberID) == ["p2"], "\(name)")
+
+            do {
+                try await catalog.restoreImage(id: image.id)
+                Issue.record("\(name): restored an active image")
+            } catch let e as GlimpseError {
+                #expect(e.code == .conflict, "\(name)")
+            }
+            do {
+                try await catalog.restoreImage(id: UUID().uuidString)
+                Issue.record("\(name): restored an unknown image")
+            } catch let e as GlimpseError {
+                #expect(e.code == .notFound, "\(name)")
+            }
+            // Nothing left to restore once every location is scrubbed.
+            try await catalog.markImagePendingDelete(id: image.id, expecting: .active)
+            let again = try await catalog.pendingDeletions(deletedBefore: Date().addingTimeInterval(1), after: nil, limit: 10)
+            for location in again.first?.locations ?? [] {
+                try await catalog.markLocationDeleted(imageID: image.id, locationID: location.id)
+            }
+            await #expect(throws: GlimpseError.self, "\(name)") { try await catalog.restoreImage(id: image.id) }
+        }
+    }
+
+    @Test func pendingDeletions_pageByID() async throws {
+        try await Self.forEachBackend { name, catalog in
+            var ids: [String] = []
+            for _ in 0..<5 {
+                let image = try await activeImageWithData(catalog)
+                try await catalog.markImagePendingDelete(id: image.id, expecting: .active)
+                ids.append(image.id)
+            }
+            let other = try await activeImageWithData(catalog)
+            try await catalog.deleteImage(id: other.id, expecting: .active)
+            var seen: [String] = []
+            var marker: String?
+            while true {
+                let page = try await catalog.pendingDeletions(deletedBefore: Date().addingTimeInterval(1), after: marker, limit: 2)
+                guard let last = page.last else { break }
+                #expect(page.count <= 2 && page.allSatisfy { $0.locations.count == 2 }, "\(name)")
+                seen += page.map(\.imageID)
+                marker = last.imageID
+            }
+            #expect(seen == ids.sorted(), "\(name)")
+        }
+    }
+
     @Test func membersLifecycle() async throws {
         try await Self.forEachBackend { name, catalog in
             let image = newImage()

@@ -24,6 +24,28 @@ import Testing
         #expect(c.stores.first?.options["filesystem_store_datadir"] == "/var/lib/glance/images/")
     }
 
+    @Test func scrubberOptionsAreGlances() throws {
+        let defaults = try GlimpseConfiguration.load(file: nil, environment: [:], flags: [:])
+        #expect(!defaults.service.delayedDelete && defaults.scrubber.scrubTime == 0 && defaults.scrubber.wakeupTime == 300)
+        #expect(defaults.scrubber.poolSize == 1 && defaults.scrubber.runInAPI)
+        let ini = try INIFile(parsing: """
+            [DEFAULT]
+            delayed_delete = True
+            scrub_time = 43200
+            wakeup_time = 60
+            scrub_pool_size = 4
+            glimpse_scrubber_in_api = false
+            """)
+        let c = try GlimpseConfiguration.load(file: ini, environment: [:], flags: [:])
+        #expect(c.service.delayedDelete && c.scrubber.scrubTime == 43200 && c.scrubber.wakeupTime == 60)
+        #expect(c.scrubber.poolSize == 4 && !c.scrubber.runInAPI)
+        for bad in ["delayed_delete = maybe", "scrub_time = -1", "scrub_pool_size = 0", "wakeup_time = soon"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") {
+                try GlimpseConfiguration.load(file: try INIFile(parsing: "[DEFAULT]\n\(bad)\n"), environment: [:], flags: [:])
+            }
+        }
+    }
+
     @Test func precedenceIsFileThenEnvironmentThenFlags() throws {
         let ini = try INIFile(parsing: "[DEFAULT]\nbind_port = 1\nimage_size_cap = 10\n")
         let env = ["GLIMPSE_BIND_PORT": "2", "GLIMPSE_IMAGE_SIZE_CAP": "20"]
