@@ -132,9 +132,18 @@ public enum GlimpseApp {
                 configuration.service.storeDetails[i].properties = store.discoveryProperties
             }
         }
+        let webFetcher: SafeWebFetcher
+        do {
+            webFetcher = try SafeWebFetcher(configuration: configuration.webDownload)
+        } catch {
+            await clients.shutdown()
+            try? await httpClient.shutdown()
+            try? await executor.close()
+            throw ConfigurationError("web-download: the TLS trust roots cannot be loaded")
+        }
         let service = ImageService(
             catalog: catalog, defaultStore: stores.default, otherStores: stores.others,
-            configuration: configuration.service, logger: logger)
+            configuration: configuration.service, logger: logger, webFetcher: webFetcher)
         let keystone = configuration.keystone.map {
             KeystoneClient(configuration: $0, http: HTTPClient(eventLoopGroupProvider: .singleton,
                                                               configuration: KeystoneClient.httpConfiguration($0)), logger: logger)

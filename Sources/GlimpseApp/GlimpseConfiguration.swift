@@ -4,6 +4,8 @@ import GlimpseCore
 import GlimpseDomain
 import GlimpseKeystone
 import GlimpseStore
+import GlimpseStoreDrivers
+import NIOCore
 
 /// Every option Glimpse reads, with Glance's section and name, its command-line flag and its
 /// environment variable. Precedence: default < configuration file < environment < flag.
@@ -68,6 +70,23 @@ public enum Options {
         .init(key: "DEFAULT.enabled_import_methods", defaultValue: "copy-image",
               help: "Import methods offered; Glimpse has copy-image so far (glance-direct and web-download come with the task queue)."),
         .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
+        .init(key: "import_filtering_opts.allowed_schemes", defaultValue: "http,https",
+              help: "web-download: schemes allowed (when set, disallowed_schemes is ignored)."),
+        .init(key: "import_filtering_opts.disallowed_schemes", defaultValue: "", help: "web-download: schemes refused."),
+        .init(key: "import_filtering_opts.allowed_hosts", defaultValue: "",
+              help: "web-download: hosts allowed (when set, disallowed_hosts is ignored); a host listed here may be loopback or private."),
+        .init(key: "import_filtering_opts.disallowed_hosts", defaultValue: "", help: "web-download: hosts refused."),
+        .init(key: "import_filtering_opts.allowed_ports", defaultValue: "80,443",
+              help: "web-download: ports allowed (when set, disallowed_ports is ignored)."),
+        .init(key: "import_filtering_opts.disallowed_ports", defaultValue: "", help: "web-download: ports refused."),
+        .init(key: "import_filtering_opts.glimpse_allow_private_networks", defaultValue: "false",
+              help: "web-download: allow private addresses (RFC 1918, 100.64/10, fc00::/7); Glance always allows them."),
+        .init(key: "import_filtering_opts.glimpse_connect_timeout", defaultValue: "30", help: "web-download: seconds to connect."),
+        .init(key: "import_filtering_opts.glimpse_read_timeout", defaultValue: "60",
+              help: "web-download: seconds without data before a connection counts as stalled (and is resumed)."),
+        .init(key: "import_filtering_opts.glimpse_max_redirects", defaultValue: "5", help: "web-download: redirects followed."),
+        .init(key: "import_filtering_opts.glimpse_download_attempts", defaultValue: "5",
+              help: "web-download: attempts without progress (resumes with Range) before giving up."),
     ]
 }
 
@@ -102,6 +121,8 @@ public struct GlimpseConfiguration: Sendable {
     public var multiStore: Bool { service.multiStore }
     public var service = ImageServiceConfiguration()
     public var api = APIConfiguration()
+    /// `[import_filtering_opts]` and how web-download connects.
+    public var webDownload = SafeWebFetcher.Configuration()
     /// Keystone authentication, when `flavor` or `auth_strategy` asks for it (nil: noauth).
     public var keystone: KeystoneConfiguration?
     /// The directory of the configuration file, where relative policy files are looked up.
@@ -195,6 +216,43 @@ public struct GlimpseConfiguration: Sendable {
             StoreDetail(id: $0.id, type: $0.type, description: $0.description, weight: $0.weight, readOnly: $0.type == "http")
         }
         api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
+        webDownload = try Self.readWebDownload(value: value)
+    }
+
+    /// `[import_filtering_opts]`: Glance's lists (oslo ListOpt, brackets and quotes allowed) and Glimpse's additions.
+    static func readWebDownload(value: (String) -> String?) throws -> SafeWebFetcher.Configuration {
+        func list(_ name: String) -> [String] {
+            (value("import_filtering_opts." + name) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+                .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
+        }
+        func ports(_ name: String) throws -> [Int] {
+            try list(name).map {
+                guard let p = Int($0), (1...65535).contains(p) else {
+                    throw ConfigurationError("[import_filtering_opts] \(name): '\($0)' is not a port")
+                }
+                return p
+            }
+        }
+        func positive(_ name: String) throws -> Int {
+            guard let s = value("import_filtering_opts." + name), let i = Int(s), i > 0 else {
+                throw ConfigurationError("[import_filtering_opts] \(name) must be a positive integer")
+            }
+            return i
+        }
+        let allowPrivate = (value("import_filtering_opts.glimpse_allow_private_networks") ?? "false").lowercased()
+        guard ["true", "false", "yes", "no", "on", "off", "1", "0"].contains(allowPrivate) else {
+            throw ConfigurationError("[import_filtering_opts] glimpse_allow_private_networks must be true or false")
+        }
+        var c = SafeWebFetcher.Configuration(filtering: ImportFilteringOptions(
+            allowedSchemes: list("allowed_schemes").map { $0.lowercased() }, disallowedSchemes: list("disallowed_schemes").map { $0.lowercased() },
+            allowedHosts: list("allowed_hosts"), disallowedHosts: list("disallowed_hosts"),
+            allowedPorts: try ports("allowed_ports"), disallowedPorts: try ports("disallowed_ports"),
+            allowPrivateNetworks: ["true", "yes", "on", "1"].contains(allowPrivate)))
+        c.connectTimeout = .seconds(Int64(try positive("glimpse_connect_timeout")))
+        c.readTimeout = .seconds(Int64(try positive("glimpse_read_timeout")))
+        c.maxRedirects = try positive("glimpse_max_redirects")
+        c.attempts = try positive("glimpse_download_attempts")
+        return c
     }
 
     /// `enabled_backends` (one `[name]` section per store) or, without it, glance_store's

@@ -18,14 +18,17 @@ public struct ImageService: Sendable {
     public let stores: [any BlobStore]
     public let configuration: ImageServiceConfiguration
     public let policy: ImagePolicy
+    /// Downloads web-download and legacy `import` task sources (nil: those methods are unavailable).
+    public let webFetcher: (any WebFetching)?
     let now: @Sendable () -> Date
     let logger: Logger
 
     public init(
         catalog: any ImageCatalog, defaultStore: any BlobStore, otherStores: [any BlobStore] = [],
         configuration: ImageServiceConfiguration = .init(), logger: Logger = Logger(label: "glimpse.images"),
-        clock: @escaping @Sendable () -> Date = { Date() }
+        webFetcher: (any WebFetching)? = nil, clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.webFetcher = webFetcher
         self.catalog = catalog
         self.defaultStore = defaultStore
         self.stores = [defaultStore] + otherStores
