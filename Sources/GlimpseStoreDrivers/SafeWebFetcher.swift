@@ -119,6 +119,7 @@ public struct SafeWebFetcher: WebFetching {
                 t.redirected = true
                 failures = 0
             case .interrupted(let reason):
+                try Task.checkCancellation()  // a cancelled import is not a broken source
                 failures = t.delivered > before ? 1 : failures + 1
                 guard failures < configuration.attempts else {
                     if t.delivered == 0 {
