@@ -81,6 +81,7 @@ public struct SafeWebFetcher: WebFetching {
         var validator: String?
         var redirects = 0
         var redirected = false
+        var interruptions = 0
         /// What broke the last attempt, for the message when resuming turns out impossible.
         var lastInterruption: String?
     }
@@ -121,13 +122,16 @@ public struct SafeWebFetcher: WebFetching {
             case .interrupted(let reason):
                 try Task.checkCancellation()  // a cancelled import is not a broken source
                 failures = t.delivered > before ? 1 : failures + 1
-                guard failures < configuration.attempts else {
+                t.interruptions += 1
+                // A source that gives a few bytes per connection makes progress every time; this
+                // bounds it all the same.
+                guard failures < configuration.attempts, t.interruptions < configuration.attempts * 20 else {
                     if t.delivered == 0 {
                         throw GlimpseError(.unavailable, "The download failed: \(reason) (\(failures) attempts).")
                     }
                     throw GlimpseError(
                         .unavailable,
-                        "The download broke off after \(Self.bytes(t.delivered, of: t.total)): \(reason); gave up after \(failures) attempts to resume.")
+                        "The download broke off after \(Self.bytes(t.delivered, of: t.total)): \(reason); gave up after \(t.interruptions == failures ? failures : t.interruptions) attempts to resume.")
                 }
                 let shift = min(failures - 1, 10)
                 let wait = min(configuration.retryBackoff.nanoseconds << shift, 30_000_000_000)
