@@ -150,6 +150,7 @@ public enum GlimpseApp {
             }
         }
         let staging: StagingArea
+        let webFetcher: SafeWebFetcher
         do {
             staging = try await makeStaging(configuration)
         } catch {
@@ -158,9 +159,17 @@ public enum GlimpseApp {
             try? await executor.close()
             throw error
         }
+        do {
+            webFetcher = try SafeWebFetcher(configuration: configuration.webDownload)
+        } catch {
+            await clients.shutdown()
+            try? await httpClient.shutdown()
+            try? await executor.close()
+            throw ConfigurationError("web-download: the TLS trust roots cannot be loaded")
+        }
         let service = ImageService(
             catalog: catalog, defaultStore: stores.default, otherStores: stores.others,
-            configuration: configuration.service, staging: staging, logger: logger)
+            configuration: configuration.service, staging: staging, logger: logger, webFetcher: webFetcher)
         let keystone = configuration.keystone.map {
             KeystoneClient(configuration: $0, http: HTTPClient(eventLoopGroupProvider: .singleton,
                                                               configuration: KeystoneClient.httpConfiguration($0)), logger: logger)

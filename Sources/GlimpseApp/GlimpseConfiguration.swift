@@ -4,6 +4,8 @@ import GlimpseCore
 import GlimpseDomain
 import GlimpseKeystone
 import GlimpseStore
+import GlimpseStoreDrivers
+import NIOCore
 
 /// Every option Glimpse reads, with Glance's section and name, its command-line flag and its
 /// environment variable. Precedence: default < configuration file < environment < flag.
@@ -93,6 +95,23 @@ public enum Options {
         .init(key: "DEFAULT.scrub_pool_size", defaultValue: "1", help: "Images the scrubber deletes at the same time."),
         .init(key: "DEFAULT.glimpse_scrubber_in_api", defaultValue: "true",
               help: "With delayed_delete, glimpse serve runs the scrubber itself (no separate daemon needed)."),
+        .init(key: "import_filtering_opts.allowed_schemes", defaultValue: "http,https",
+              help: "web-download: schemes allowed (when set, disallowed_schemes is ignored)."),
+        .init(key: "import_filtering_opts.disallowed_schemes", defaultValue: "", help: "web-download: schemes refused."),
+        .init(key: "import_filtering_opts.allowed_hosts", defaultValue: "",
+              help: "web-download: hosts allowed (when set, disallowed_hosts is ignored); a host listed here may be loopback or private."),
+        .init(key: "import_filtering_opts.disallowed_hosts", defaultValue: "", help: "web-download: hosts refused."),
+        .init(key: "import_filtering_opts.allowed_ports", defaultValue: "80,443",
+              help: "web-download: ports allowed (when set, disallowed_ports is ignored)."),
+        .init(key: "import_filtering_opts.disallowed_ports", defaultValue: "", help: "web-download: ports refused."),
+        .init(key: "import_filtering_opts.glimpse_allow_private_networks", defaultValue: "false",
+              help: "web-download: allow private addresses (RFC 1918, 100.64/10, fc00::/7); Glance always allows them."),
+        .init(key: "import_filtering_opts.glimpse_connect_timeout", defaultValue: "30", help: "web-download: seconds to connect."),
+        .init(key: "import_filtering_opts.glimpse_read_timeout", defaultValue: "60",
+              help: "web-download: seconds without data before a connection counts as stalled (and is resumed)."),
+        .init(key: "import_filtering_opts.glimpse_max_redirects", defaultValue: "5", help: "web-download: redirects followed."),
+        .init(key: "import_filtering_opts.glimpse_download_attempts", defaultValue: "5",
+              help: "web-download: attempts without progress (resumes with Range) before giving up."),
     ]
 }
 
@@ -127,6 +146,8 @@ public struct GlimpseConfiguration: Sendable {
     public var multiStore: Bool { service.multiStore }
     public var service = ImageServiceConfiguration()
     public var api = APIConfiguration()
+    /// `[import_filtering_opts]` and how web-download connects.
+    public var webDownload = SafeWebFetcher.Configuration()
     /// Keystone authentication, when `flavor` or `auth_strategy` asks for it (nil: noauth).
     public var keystone: KeystoneConfiguration?
     /// The directory of the configuration file, where relative policy files are looked up.
@@ -220,6 +241,9 @@ public struct GlimpseConfiguration: Sendable {
         for method in methods where !["copy-image", "glance-direct", "web-download", "glance-download"].contains(method) {
             throw ConfigurationError("enabled_import_methods: \(method) is not an import method")
         }
+        if methods.contains("glance-download") {
+            throw ConfigurationError("enabled_import_methods: glance-download is not built in Glimpse yet")
+        }
         let multiStore = !backends.isEmpty
         service.enabledImportMethods = methods.filter { $0 != "copy-image" || multiStore }
         stagingPath = try Self.stagingPath(settings: settings, multiStore: service.multiStore, value: value)
@@ -254,6 +278,7 @@ public struct GlimpseConfiguration: Sendable {
         }
         api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
         try readScrubber(value: value)
+        webDownload = try Self.readWebDownload(value: value)
     }
 
     /// Delayed delete and the scrubber: Glance's `[DEFAULT]` options, oslo.config's booleans.
@@ -276,6 +301,42 @@ public struct GlimpseConfiguration: Sendable {
         scrubber.wakeupTime = TimeInterval(try seconds("DEFAULT.wakeup_time", min: 0))
         scrubber.poolSize = try seconds("DEFAULT.scrub_pool_size", min: 1)
         scrubber.runInAPI = try bool("DEFAULT.glimpse_scrubber_in_api")
+    }
+
+    /// `[import_filtering_opts]`: Glance's lists (oslo ListOpt, brackets and quotes allowed) and Glimpse's additions.
+    static func readWebDownload(value: (String) -> String?) throws -> SafeWebFetcher.Configuration {
+        func list(_ name: String) -> [String] {
+            (value("import_filtering_opts." + name) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+                .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
+        }
+        func ports(_ name: String) throws -> [Int] {
+            try list(name).map {
+                guard let p = Int($0), (1...65535).contains(p) else {
+                    throw ConfigurationError("[import_filtering_opts] \(name): '\($0)' is not a port")
+                }
+                return p
+            }
+        }
+        func positive(_ name: String) throws -> Int {
+            guard let s = value("import_filtering_opts." + name), let i = Int(s), i > 0 else {
+                throw ConfigurationError("[import_filtering_opts] \(name) must be a positive integer")
+            }
+            return i
+        }
+        let allowPrivate = (value("import_filtering_opts.glimpse_allow_private_networks") ?? "false").lowercased()
+        guard ["true", "false", "yes", "no", "on", "off", "1", "0"].contains(allowPrivate) else {
+            throw ConfigurationError("[import_filtering_opts] glimpse_allow_private_networks must be true or false")
+        }
+        var c = SafeWebFetcher.Configuration(filtering: ImportFilteringOptions(
+            allowedSchemes: list("allowed_schemes").map { $0.lowercased() }, disallowedSchemes: list("disallowed_schemes").map { $0.lowercased() },
+            allowedHosts: list("allowed_hosts"), disallowedHosts: list("disallowed_hosts"),
+            allowedPorts: try ports("allowed_ports"), disallowedPorts: try ports("disallowed_ports"),
+            allowPrivateNetworks: ["true", "yes", "on", "1"].contains(allowPrivate)))
+        c.connectTimeout = .seconds(Int64(try positive("glimpse_connect_timeout")))
+        c.readTimeout = .seconds(Int64(try positive("glimpse_read_timeout")))
+        c.maxRedirects = try positive("glimpse_max_redirects")
+        c.attempts = try positive("glimpse_download_attempts")
+        return c
     }
 
     /// Glance takes `node_staging_uri`'s path after `file://`; with multi-store the reserved

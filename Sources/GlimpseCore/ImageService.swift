@@ -22,14 +22,17 @@ public struct ImageService: Sendable {
     public let staging: StagingArea?
     /// Wakes this node's `TaskWorker` when a task is queued.
     public let taskSignal: TaskSignal
+    /// Downloads web-download and legacy `import` task sources (nil: those methods are unavailable).
+    public let webFetcher: (any WebFetching)?
     let now: @Sendable () -> Date
     let logger: Logger
 
     public init(
         catalog: any Catalog, defaultStore: any BlobStore, otherStores: [any BlobStore] = [],
         configuration: ImageServiceConfiguration = .init(), staging: StagingArea? = nil, logger: Logger = Logger(label: "glimpse.images"),
-        clock: @escaping @Sendable () -> Date = { Date() }
+        webFetcher: (any WebFetching)? = nil, clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.webFetcher = webFetcher
         self.catalog = catalog
         self.defaultStore = defaultStore
         self.stores = [defaultStore] + otherStores

@@ -27,15 +27,20 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
+import json
 import os
+import pty
 import shutil
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (MiB, Api, openstack_cli, run_test, server, start_glimpse, write_random_file,  # noqa: E402
@@ -68,6 +73,12 @@ def final_task(api: Api, image_id: str, timeout: float = 60.0) -> dict:
         tasks = image_tasks(api, image_id)
         return tasks[0] if tasks and tasks[0]["status"] in ("success", "failure") else None
     return wait_for(done, timeout) or (image_tasks(api, image_id) or [{}])[0]
+
+
+def settled(api: Api, image_id: str, timeout: float = 90.0) -> dict:
+    """The image once its import task has finished (web-download images start out queued)."""
+    final_task(api, image_id, timeout)
+    return api.image(image_id)
 
 
 def staged_files(workdir: str) -> list:
@@ -163,6 +174,191 @@ filesystem_store_datadir = data/fs2
 
 
 # --------------------------------------------------------------------------------------
+# 3. web-download
+# --------------------------------------------------------------------------------------
+class Source:
+    """An HTTP server in this process serving one blob in several misbehaving ways:
+
+    /good           the whole blob, with Range support
+    /drop           throttled; the first response stops halfway and the connection is closed;
+                    Range requests are honoured (so the import can resume)
+    /drop-norange   like /drop but ignores Range (a resume is impossible)
+    /liar           Content-Length larger than the body, then closes (no ranges)
+    /redirect?to=U  302 to U
+    """
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+        self.hits = []
+        source = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                path, _, query = self.path.partition("?")
+                source.hits.append((path, self.headers.get("Range")))
+                data = source.blob
+                if path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", urllib.parse.unquote(query.partition("=")[2]))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                ranged = path in ("/good", "/drop")
+                start = 0
+                rng = self.headers.get("Range")
+                if ranged and rng and rng.startswith("bytes="):
+                    start = int(rng[6:].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                length = len(body) + (4096 if path == "/liar" else 0)
+                self.send_header("Content-Length", str(length))
+                if ranged:
+                    self.send_header("Accept-Ranges", "bytes")
+                    self.send_header("ETag", '"blob-v1"')
+                self.end_headers()
+                if path in ("/drop", "/drop-norange") and start == 0:
+                    half = len(body) // 2
+                    for i in range(0, half, 64 * 1024):
+                        self.wfile.write(body[i:min(i + 64 * 1024, half)])
+                        time.sleep(0.002)  # throttled
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                for i in range(0, len(body), 256 * 1024):
+                    self.wfile.write(body[i:i + 256 * 1024])
+                if path == "/liar":
+                    self.close_connection = True
+
+        self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def web_download(r, tmp):
+    blob = os.urandom(6 * MiB + 12345)
+    want = hashlib.sha512(blob).hexdigest()
+    src = Source(blob)
+    workdir = tempfile.mkdtemp(prefix="glimpse-it-web-")
+    conf = write_config(os.path.join(workdir, "glimpse.conf"), """
+[import_filtering_opts]
+allowed_hosts = 127.0.0.1
+allowed_ports =
+""")
+    srv = start_glimpse(config=conf, workdir=workdir)
+    try:
+        api = Api(srv.url)
+
+        def import_from(url, name):
+            img = api.create(name=name, disk_format="raw", container_format="bare")
+            resp = api("POST", f"/v2/images/{img['id']}/import", {"method": {"name": "web-download", "uri": url}})
+            return img["id"], resp
+
+        # The CLIs: `openstack image import --method web-download --uri`, and glanceclient's
+        # `image-create-via-import --import-method web-download` (OSC's create has no --uri).
+        # (OSC's `image create` without --file uploads an empty body, so the image is made queued by the API.)
+        img = api.create(name="cli-web", disk_format="raw", container_format="bare")
+        # OSC sends all_stores_must_succeed=false unless told otherwise, which a single-store
+        # server refuses (400), as Glance does.
+        openstack_cli(srv.url, "image", "import", img["id"], "--method", "web-download", "--uri", src.url("/good"),
+                      "--disallow-failure")
+        doc = settled(api, img["id"])
+        r.eq("web-download via openstack image import: active", (doc or {}).get("status"), "active")
+        r.eq("web-download via openstack image import: sha512", (doc or {}).get("os_hash_value"), want)
+        glance = os.path.join(os.path.dirname(sys.executable), "glance")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        # glanceclient reads image data from stdin unless it is a terminal: give it one.
+        _, tty = pty.openpty()
+        p = subprocess.run([glance, "--os-auth-token", "noauth", "--os-image-url", srv.url, "image-create-via-import",
+                            "--name", "glance-web", "--disk-format", "raw", "--container-format", "bare",
+                            "--import-method", "web-download", "--uri", src.url("/good")],
+                           capture_output=True, text=True, env=env, timeout=300, stdin=tty)
+        os.close(tty)
+        r.eq("glance image-create-via-import --import-method web-download: exit 0", p.returncode, 0)
+        gid = next((line.split("|")[2].strip() for line in p.stdout.splitlines() if line.startswith("| id ")), None)
+        if p.returncode != 0 or not gid:
+            print(p.stdout[-800:], p.stderr[-800:], flush=True)
+        if gid:
+            doc = settled(api, gid)
+            r.eq("web-download via glance CLI: sha512", (doc or {}).get("os_hash_value"), want)
+
+        # Throttled, dropped halfway, ranges supported: resumed.
+        src.hits.clear()
+        iid, resp = import_from(src.url("/drop"), "dropped")
+        r.eq("web-download (drops halfway): 202", resp.status, 202)
+        doc = settled(api, iid)
+        r.eq("web-download (drops halfway): resumed to active", (doc or {}).get("status"), "active")
+        r.eq("web-download (drops halfway): sha512", (doc or {}).get("os_hash_value"), want)
+        r.check("web-download (drops halfway): a Range request resumed it",
+                any(p == "/drop" and rg for p, rg in src.hits), src.hits)
+
+        # Dropped halfway without range support: fails with a reason.
+        iid, resp = import_from(src.url("/drop-norange"), "dropped-norange")
+        doc = settled(api, iid)
+        r.eq("web-download (drops, no ranges): back to queued", (doc or {}).get("status"), "queued")
+        task = final_task(api, iid)
+        r.eq("web-download (drops, no ranges): task failure", task.get("status"), "failure")
+        r.check("web-download (drops, no ranges): the reason is given", len(task.get("message") or "") > 10, task)
+        print(f"     reason: {task.get('message')}", flush=True)
+
+        # Lies about its length: fails with a reason.
+        iid, resp = import_from(src.url("/liar"), "liar")
+        doc = settled(api, iid)
+        r.eq("web-download (lying length): back to queued", (doc or {}).get("status"), "queued")
+        task = final_task(api, iid)
+        r.eq("web-download (lying length): task failure", task.get("status"), "failure")
+        r.check("web-download (lying length): the reason is given", len(task.get("message") or "") > 10, task)
+        r.check("web-download (lying length): the lock is released", doc.get("os_glance_import_task") is None, doc)
+        print(f"     reason: {task.get('message')}", flush=True)
+
+        # Redirects to forbidden places are refused even from an allowed host.
+        for target in ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x", "http://localhost:%d/good" % src.port,
+                       "http://0x7f.1:%d/good" % src.port, "file:///etc/passwd"]:
+            url = src.url("/redirect?to=" + urllib.parse.quote(target, safe=""))
+            iid, resp = import_from(url, "redirected")
+            doc = settled(api, iid)
+            task = final_task(api, iid)
+            r.check(f"redirect to {target}: refused", (doc or {}).get("status") == "queued" and task.get("status") == "failure",
+                    (doc, task))
+        r.eq("staging area is empty after the failures", staged_files(workdir), [])
+    finally:
+        srv.stop()
+        src.close()
+
+    # Default filtering (no allowed_hosts): loopback, link-local, private, odd spellings refused.
+    with server() as srv:
+        api = Api(srv.url)
+        for url in ["http://127.0.0.1/x", "http://169.254.169.254/latest/meta-data/", "http://0x7f.1/x",
+                    "http://10.1.2.3/x", "http://192.168.0.10/x", "http://localhost/x", "http://2130706433/x",
+                    "http://[::1]/x", "ftp://example.com/x", "http://example.com:22/x"]:
+            img = api.create(name="refused", disk_format="raw", container_format="bare")
+            resp = api("POST", f"/v2/images/{img['id']}/import", {"method": {"name": "web-download", "uri": url}})
+            if resp.status == 400:
+                r.check(f"web-download {url}: refused at the request (400)", True)
+                continue
+            doc = settled(api, img["id"], 30)
+            task = final_task(api, img["id"])
+            r.check(f"web-download {url}: refused", resp.status == 202 and (doc or {}).get("status") == "queued"
+                    and task.get("status") == "failure", (resp, doc, task))
+
+
+# --------------------------------------------------------------------------------------
 # 4. SIGKILL in the middle of an import
 # --------------------------------------------------------------------------------------
 KILL_CONF = """
@@ -225,7 +421,7 @@ def main(r):
     tmp = tempfile.mkdtemp(prefix="glimpse-import-")
     try:
         for name, section in [("glance-direct", glance_direct), ("copy-image", copy_image),
-                              ("SIGKILL mid-import", killed_mid_import)]:
+                              ("web-download", web_download), ("SIGKILL mid-import", killed_mid_import)]:
             print(f"  -- {name}", flush=True)
             section(r, tmp)
     finally:
