@@ -24,13 +24,14 @@ import Testing
     }
 
     @Test func createShowAndDefaults() async throws {
-        let g = try await TestGlimpse.make()
+        let g = try await TestGlimpse.make(configure: { $0.enabledImportMethods = ["glance-direct", "web-download"] })
         try await g.test { (c) async throws in
             let r = try await c.send(.post, "/v2/images", json: #"{"name": "cirros", "os_distro": "cirros", "tags": ["a"]}"#, as: Who.alice)
             #expect(r.status == .created)
             let id = try #require(r.json["id"]?.stringValue)
             #expect(r.headers[.location] == "/v2/images/\(id)")
-            #expect(r.headers[HTTPField.Name("OpenStack-image-import-methods")!] != nil)
+            #expect(r.headers[HTTPField.Name("OpenStack-image-import-methods")!] == "glance-direct,web-download")
+            #expect(r.headers[HTTPField.Name("OpenStack-image-store-ids")!] == nil, "single store: no store ids")
             let j = r.json
             #expect(j["status"] == .string("queued"))
             #expect(j["visibility"] == .string("shared"))
