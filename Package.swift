@@ -29,6 +29,11 @@ let package = Package(
     targets: [
         .target(name: "GlimpseDomain", swiftSettings: swiftSettings),
         .target(
+            name: "GlimpseInspector",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GlimpseStore",
             dependencies: [
                 "GlimpseDomain",
@@ -83,7 +88,7 @@ let package = Package(
         .target(
             name: "GlimpseCore",
             dependencies: [
-                "GlimpseDomain", "GlimpseCatalog", "GlimpseStore", "GlimpsePolicy",
+                "GlimpseDomain", "GlimpseCatalog", "GlimpseStore", "GlimpsePolicy", "GlimpseInspector",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -106,7 +111,7 @@ let package = Package(
             name: "GlimpseApp",
             dependencies: [
                 "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers", "GlimpseDomain",
-                "GlimpseKeystone", "GlimpsePolicy",
+                "GlimpseKeystone", "GlimpsePolicy", "GlimpseInspector",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -119,8 +124,9 @@ let package = Package(
         .executableTarget(
             name: "glimpse",
             dependencies: [
-                "GlimpseApp", "GlimpseCatalog",
+                "GlimpseApp", "GlimpseCatalog", "GlimpseInspector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -129,7 +135,7 @@ let package = Package(
             name: "GlimpseTests",
             dependencies: [
                 "GlimpseApp", "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers",
-                "GlimpseDomain", "GlimpseKeystone", "GlimpsePolicy",
+                "GlimpseDomain", "GlimpseKeystone", "GlimpsePolicy", "GlimpseInspector",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/setup.sh - install what the test suite needs; safe to run again and again.
 #
-#   Debian packages: curl, qemu-utils (qemu-img, for format tests), python3-venv
+#   Debian packages: curl, qemu-utils (qemu-img, for format tests), genisoimage, xorriso,
+#                    gdisk (sgdisk), fdisk (sfdisk): the format inspector's fixtures; python3-venv
 #                    (only when the python3 on PATH cannot create a venv).
 #   Python venv:     <repo>/.venv with python-openstackclient, openstacksdk and
 #                    python-glanceclient (the real clients the integration tests drive), plus
@@ -26,6 +27,10 @@ missing=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_cmd curl     || missing+=(curl)
 have_cmd qemu-img || missing+=(qemu-utils)
+have_cmd genisoimage || missing+=(genisoimage)
+have_cmd xorriso  || missing+=(xorriso)
+have_cmd sgdisk   || missing+=(gdisk)
+have_cmd sfdisk || [ -x /usr/sbin/sfdisk ] || [ -x /sbin/sfdisk ] || missing+=(fdisk)
 # A pyenv/compiled CPython ships venv + ensurepip itself; Debian's python3 needs python3-venv.
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3-venv)

@@ -1,5 +1,6 @@
 import GlimpseCatalog
 import GlimpseDomain
+import GlimpseInspector
 import GlimpseStore
 import Logging
 import NIOCore
@@ -65,8 +66,11 @@ extension ImageService {
         let location: String
         let hashes: (checksum: String, algorithm: String, value: String)
         let size: Int64
+        var verdict = InspectionVerdict.notInspected
         do {
             var hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
+            // Glance inspects bare containers in-line; the inspector keeps headers, not the image.
+            var inspector = saving.containerFormat == "bare" ? FormatInspector(options: configuration.inspector) : nil
             let cap = configuration.imageSizeCap
             try await source { chunk in
                 let total = hasher.byteCount + Int64(chunk.readableBytes)
@@ -77,6 +81,7 @@ extension ImageService {
                     throw Mismatch(message: "The image data is larger than the declared size (\(declaredSize) bytes).")
                 }
                 hasher.update(chunk)
+                inspector?.feed(chunk)
                 try await writer.write(chunk)
             }
             size = hasher.byteCount
@@ -86,6 +91,16 @@ extension ImageService {
             hashes = hasher.finalize()
             if let expectedChecksum, expectedChecksum.lowercased() != hashes.checksum {
                 throw Mismatch(message: "The checksum of the image data (\(hashes.checksum)) does not match the supplied checksum.")
+            }
+            if let report = inspector?.finish() {
+                verdict = report.verdict(
+                    diskFormat: saving.diskFormat, containerFormat: saving.containerFormat, options: configuration.inspector)
+                if case .refuse(let why) = verdict {
+                    logger.info("upload refused by the format inspector", metadata: [
+                        "image": "\(id)", "format": "\(report.format)", "reason": "\(why)",
+                    ])
+                    throw GlimpseError(.unsupportedMediaType, why)
+                }
             }
             location = try await writer.commit()
         } catch {
@@ -101,9 +116,13 @@ extension ImageService {
         var active = saving
         active.status = .active
         active.size = size
-        // A raw disk's virtual size is its byte count. Other formats need the format inspector
-        // (a later issue) and keep virtual_size null until then.
-        active.virtualSize = saving.diskFormat == "raw" ? size : nil
+        // From the inspector for bare containers; otherwise a raw disk's virtual size is its byte
+        // count and other formats stay unknown.
+        if case .accept(let virtualSize) = verdict {
+            active.virtualSize = virtualSize
+        } else {
+            active.virtualSize = saving.diskFormat == "raw" ? size : nil
+        }
         active.checksum = hashes.checksum
         active.osHashAlgo = hashes.algorithm
         active.osHashValue = hashes.value

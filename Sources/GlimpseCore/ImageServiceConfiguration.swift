@@ -1,4 +1,5 @@
 import GlimpseDomain
+import GlimpseInspector
 import GlimpsePolicy
 
 /// What the image operations need to know from `glance-api.conf` (`[DEFAULT]` options of Glance).
@@ -26,6 +27,9 @@ public struct ImageServiceConfiguration: Sendable {
     public var storeDetails: [StoreDetail] = []
     /// `enabled_import_methods` that Glimpse implements (so far `copy-image`).
     public var enabledImportMethods: [String] = []
+    /// `[image_format]` `vmdk_allowed_types`, `require_image_format_match` and
+    /// `gpt_safety_checks_nonfatal`: how uploads of `container_format=bare` are inspected.
+    public var inspector = InspectorOptions()
 
     public init() {}
 }

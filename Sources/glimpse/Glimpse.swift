@@ -59,7 +59,7 @@ struct Glimpse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glimpse",
         abstract: "An OpenStack Glance-compatible image service.",
-        subcommands: [Serve.self, DB.self, Control.self])
+        subcommands: [Serve.self, DB.self, Control.self, Inspect.self])
 }
 
 struct Serve: AsyncParsableCommand {
