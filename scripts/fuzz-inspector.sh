@@ -33,7 +33,7 @@ if [ "${MERGE:-0}" = 1 ]; then
   exit 0
 fi
 echo "fuzz: running for ${SECONDS_TO_RUN}s"
-"$bin" -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=1024 -max_len=1200000 \
+"$bin" -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=1024 -max_len=400000 \
   -artifact_prefix="$OUT/artifacts/" -print_final_stats=1 \
   "$OUT/corpus" "$ROOT/fuzz/corpus/inspector" 2>"$OUT/fuzz.log" || {
     rc=$?

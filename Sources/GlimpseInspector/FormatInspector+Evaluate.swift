@@ -167,10 +167,11 @@ extension FormatInspector {
     /// streamOptimized: the footer (a marker then a copy of the header) and the end-of-stream
     /// marker must be the last 1.5 KiB, and agree with the header.
     func footerCheck() -> SafetyCheckResult {
-        guard tail.count == Self.tailLimit, position >= Int64(Self.tailLimit) + 512 else {
+        guard tail.count >= Self.tailLimit, position >= Int64(Self.tailLimit) + 512 else {
             return .fail("footer", "the footer is missing")
         }
-        let footerMarker = Array(tail[0..<512]), footer = Array(tail[512..<1024]), eos = Array(tail[1024..<1536])
+        let last = Array(tail.suffix(Self.tailLimit))
+        let footerMarker = Array(last[0..<512]), footer = Array(last[512..<1024]), eos = Array(last[1024..<1536])
         func marker(_ m: [UInt8], type: UInt64, value: UInt64?) -> Bool {
             (value == nil || m.le64(0) == value) && m.le32(8) == 0 && m.le32(12) == type && m[16...].allSatisfy { $0 == 0 }
         }

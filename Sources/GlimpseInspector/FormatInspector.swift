@@ -17,7 +17,8 @@ public struct FormatInspector: Sendable {
     public private(set) var position: Int64 = 0
     /// The stream's first `headLimit` bytes.
     var head: [UInt8] = []
-    /// The stream's last `tailLimit` bytes (they start at `position - tail.count`).
+    /// The stream's last bytes: at least `tailLimit` of them once the stream is that long, at
+    /// most twice that (they start at `position - tail.count`).
     var tail: [UInt8] = []
     /// Regions found from headers, captured as the stream passes them.
     var captures: [Capture] = []
@@ -52,12 +53,14 @@ public struct FormatInspector: Sendable {
         if head.count < Self.headLimit {
             head.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<min(n, Self.headLimit - head.count)]))
         }
+        // The tail holds between tailLimit and 2 × tailLimit bytes, so small chunks cost an
+        // append and, once per tailLimit bytes, one move.
         if n >= Self.tailLimit {
             tail.removeAll(keepingCapacity: true)
             tail.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(n - Self.tailLimit)...]))
         } else {
+            if tail.count + n > 2 * Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
             tail.append(contentsOf: raw)
-            if tail.count > Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
         }
         if text != nil { collectText(raw, chunkStart: chunkStart) }
         if !classified, head.count == Self.headLimit {
