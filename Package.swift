@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "glimpse",
             dependencies: [
-                "GlimpseApp", "GlimpseCatalog", "GlimpseInspector",
+                "GlimpseApp", "GlimpseCatalog", "GlimpseCore", "GlimpseInspector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

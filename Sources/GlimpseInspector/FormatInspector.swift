@@ -107,7 +107,8 @@ public struct FormatInspector: Sendable {
     /// Starts capturing `length` bytes at `start`: from the bytes already kept where possible,
     /// then from `chunk` (the current one) and the chunks after it.
     mutating func register(_ id: Capture.ID, start: Int64, length: Int, chunk: UnsafeRawBufferPointer?, chunkStart: Int64) {
-        guard start >= 0, length > 0, !captures.contains(where: { $0.id == id }) else { return }
+        // Offsets come from the image: far beyond any real stream (2^62) they are never reached.
+        guard start >= 0, start < 1 << 62, length > 0, !captures.contains(where: { $0.id == id }) else { return }
         var capture = Capture(id: id, start: start, length: length)
         if start < Int64(head.count) {
             let from = Int(start)
@@ -143,7 +144,7 @@ public struct FormatInspector: Sendable {
 
     /// Bytes `offset ..< offset + count` if the head, the tail or a capture holds them all.
     func bytes(at offset: Int64, count: Int) -> [UInt8]? {
-        guard offset >= 0, count >= 0 else { return nil }
+        guard offset >= 0, offset < 1 << 62, count >= 0 else { return nil }
         let end = offset + Int64(count)
         if end <= Int64(head.count) { return Array(head[Int(offset)..<Int(end)]) }
         let tailStart = position - Int64(tail.count)
@@ -194,8 +195,8 @@ public struct FormatInspector: Sendable {
         let c = captures[index]
         switch c.id {
         case .vhdxRegions:
-            if case .success(let offset) = VHDX.metadataOffset(regionTable: c.bytes) {
-                register(.vhdxMetadata, start: Int64(offset), length: VHDX.tableLength, chunk: chunk, chunkStart: chunkStart)
+            if case .success(let offset) = VHDX.metadataOffset(regionTable: c.bytes), let start = Int64(exactly: offset) {
+                register(.vhdxMetadata, start: start, length: VHDX.tableLength, chunk: chunk, chunkStart: chunkStart)
             }
         case .vhdxMetadata:
             if case .success(let item) = VHDX.sizeItem(metadata: c.bytes) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GlimpseApp
+import GlimpseCore
 import GlimpseInspector
 import NIOCore
 

@@ -28,7 +28,8 @@ enum InspectorFixtures {
     static let tools = ["qemu-img", "genisoimage", "xorriso", "sgdisk", "sfdisk"]
     static let required = ProcessInfo.processInfo.environment["GLIMPSE_REQUIRE_TOOLS"] == "1"
     static func which(_ tool: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
+        for dir in path + ["/usr/sbin", "/sbin"] {
             let p = "\(dir)/\(tool)"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
@@ -94,7 +95,14 @@ enum InspectorFixtures {
     }
 
     static func make() throws -> Matrix {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glimpse-inspector-\(getpid())").path
+        let tmp = FileManager.default.temporaryDirectory.path
+        // Leftovers of earlier test processes (gone now) are removed; a running one's are not.
+        for old in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where old.hasPrefix("glimpse-inspector-") {
+            if let pid = Int32(old.dropFirst("glimpse-inspector-".count)), kill(pid, 0) != 0 {
+                try? FileManager.default.removeItem(atPath: tmp + "/" + old)
+            }
+        }
+        let dir = tmp + "/glimpse-inspector-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func q(_ args: String...) throws { try run("qemu-img", args, in: dir) }
@@ -202,12 +210,20 @@ enum InspectorFixtures {
         return inspect(data, chunkSize: chunkSize, options: options)
     }
 
+    /// Chunks of `chunkSize` bytes. Below 512 bytes they cover the first 256 KiB (every header,
+    /// the ISO volume descriptors, the VHDX region table) and the last 2 KiB (footers), with
+    /// 7919-byte chunks between, so that a debug build takes seconds, not minutes, and the
+    /// structures in the middle (VHDX metadata, LUKS payload) still straddle odd boundaries.
     static func inspect(_ data: [UInt8], chunkSize: Int, options: InspectorOptions = InspectorOptions()) -> InspectionReport {
         var inspector = FormatInspector(options: options)
         let whole = ByteBuffer(bytes: data)
+        let small = chunkSize < 512
+        let middle = small ? (256 * 1024)..<max(256 * 1024, data.count - 2048) : 0..<0
         var offset = 0
         while offset < data.count {
-            let n = min(chunkSize, data.count - offset)
+            var n = min(middle.contains(offset) ? 7919 : chunkSize, data.count - offset)
+            if small, offset < middle.lowerBound { n = min(n, middle.lowerBound - offset) }
+            if middle.contains(offset) { n = min(n, middle.upperBound - offset) }
             inspector.feed(whole.getSlice(at: offset, length: n)!)
             offset += n
         }

@@ -1,6 +1,8 @@
 import Foundation
+import GlimpseCore
 import GlimpseDomain
 import GlimpseInspector
+import GlimpseStore
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
@@ -61,7 +63,7 @@ import Testing
                 let image = try await c.send(.get, "/v2/images/\(id)").json
                 #expect(image["status"] == .string("active"))
                 let expected = diskFormat == "raw" ? Int64(data.count) : f.virtualSize
-                #expect(image["virtual_size"] == .int(Int(expected)), "\(f.name): \(String(describing: image["virtual_size"]))")
+                #expect(image["virtual_size"] == .int(expected), "\(f.name): \(String(describing: image["virtual_size"]))")
             }
             // Not a bare container: not inspected, so a qcow2 claimed as raw is stored as it is.
             let id = try await c.create(#"{"name": "o", "disk_format": "raw", "container_format": "ovf"}"#)
@@ -71,9 +73,9 @@ import Testing
 
     @Test func v2_optionsRelaxTheVerdict() async throws {
         guard let m = try InspectorFixtures.get() else { return }
-        let g = try await TestGlimpse.make {
+        let g = try await TestGlimpse.make(configure: {
             $0.inspector = InspectorOptions(requireImageFormatMatch: false, gptSafetyChecksNonfatal: ["mbr", "gptmbr"])
-        }
+        })
         try await g.test { c in
             let id = try await c.create(#"{"name": "m", "disk_format": "qcow2", "container_format": "bare"}"#)
             #expect(try await c.upload(id, try load(m.path("content.raw"))).status == .noContent)
