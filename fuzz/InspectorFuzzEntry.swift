@@ -17,8 +17,10 @@ public func inspectorFuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int)
     var chunked = FormatInspector(options: options)
     var offset = 0
     while offset < stream.count {
-        // Past the first 80 KiB (the head and its boundary) small steps only cost time.
-        let n = min(offset < 80 * 1024 ? step : max(step, 4099), stream.count - offset)
+        // Tiny steps where boundaries matter (headers, the end of the 64 KiB head); elsewhere
+        // they only cost time.
+        let tiny = offset < 4096 || (60 * 1024..<70 * 1024).contains(offset)
+        let n = min(tiny ? step : offset < 80 * 1024 ? max(step, 509) : max(step, 4099), stream.count - offset)
         chunked.feed(raw: UnsafeRawBufferPointer(rebasing: stream[offset..<(offset + n)]))
         offset += n
         if selector & 0x40 != 0 { step = step % 13 + 1 }  // vary the sizes within one input
