@@ -51,6 +51,7 @@ struct Inspect: ParsableCommand {
             var line = "\(path): \(report.format)"
             if let sub = report.subformat { line += " (\(sub))" }
             line += ", virtual size \(report.virtualSize.map(String.init) ?? "unknown"), \(report.actualSize) bytes"
+            if report.matches.count > 1 { line += " (signatures of: \(report.matches.joined(separator: ", ")))" }
             print(line)
             if let error = report.formatError { print("  format: FAIL (\(error))") }
             if report.checks.isEmpty { print("  (no safety checks for this format)") }
