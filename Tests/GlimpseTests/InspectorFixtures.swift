@@ -204,26 +204,49 @@ enum InspectorFixtures {
         return Matrix(dir: dir, good: fixtures, hostile: hostile)
     }
 
-    /// Feeds a file to an inspector in `chunkSize` pieces (the last may be shorter).
+    /// Feeds a file to an inspector in the chunks `chunkLengths` gives, reading it 1 MiB at a
+    /// time (the suites run beside memory-measuring ones, so no file is held whole).
     static func inspect(_ path: String, chunkSize: Int, options: InspectorOptions = InspectorOptions()) throws -> InspectionReport {
-        let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        return inspect(data, chunkSize: chunkSize, options: options)
+        guard let file = FileHandle(forReadingAtPath: path) else { throw FixtureError("cannot open \(path)") }
+        defer { try? file.close() }
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        var inspector = FormatInspector(options: options)
+        var buffer = ByteBuffer()
+        for n in chunkLengths(total: size, chunkSize: chunkSize) {
+            while buffer.readableBytes < n {
+                if buffer.readerIndex > 1 << 20 { buffer.discardReadBytes() }
+                guard let more = try file.read(upToCount: 1 << 20), !more.isEmpty else { throw FixtureError("\(path) shrank") }
+                buffer.writeBytes(more)
+            }
+            inspector.feed(buffer.readSlice(length: n)!)
+        }
+        return inspector.finish()
     }
 
     /// Chunks of `chunkSize` bytes. Below 512 bytes they cover the first 256 KiB (every header,
     /// the ISO volume descriptors, the VHDX region table) and the last 2 KiB (footers), with
     /// 7919-byte chunks between, so that a debug build takes seconds, not minutes, and the
     /// structures in the middle (VHDX metadata, LUKS payload) still straddle odd boundaries.
+    static func chunkLengths(total: Int, chunkSize: Int) -> [Int] {
+        let small = chunkSize < 512
+        let middle = small ? (256 * 1024)..<max(256 * 1024, total - 2048) : 0..<0
+        var lengths: [Int] = []
+        var offset = 0
+        while offset < total {
+            var n = min(middle.contains(offset) ? 7919 : chunkSize, total - offset)
+            if small, offset < middle.lowerBound { n = min(n, middle.lowerBound - offset) }
+            if middle.contains(offset) { n = min(n, middle.upperBound - offset) }
+            lengths.append(n)
+            offset += n
+        }
+        return lengths
+    }
+
     static func inspect(_ data: [UInt8], chunkSize: Int, options: InspectorOptions = InspectorOptions()) -> InspectionReport {
         var inspector = FormatInspector(options: options)
         let whole = ByteBuffer(bytes: data)
-        let small = chunkSize < 512
-        let middle = small ? (256 * 1024)..<max(256 * 1024, data.count - 2048) : 0..<0
         var offset = 0
-        while offset < data.count {
-            var n = min(middle.contains(offset) ? 7919 : chunkSize, data.count - offset)
-            if small, offset < middle.lowerBound { n = min(n, middle.lowerBound - offset) }
-            if middle.contains(offset) { n = min(n, middle.upperBound - offset) }
+        for n in chunkLengths(total: data.count, chunkSize: chunkSize) {
             inspector.feed(whole.getSlice(at: offset, length: n)!)
             offset += n
         }
