@@ -30,6 +30,11 @@ let package = Package(
     targets: [
         .target(name: "GlimpseDomain", swiftSettings: swiftSettings),
         .target(
+            name: "GlimpseInspector",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GlimpseStore",
             dependencies: [
                 "GlimpseDomain",
@@ -86,7 +91,7 @@ let package = Package(
         .target(
             name: "GlimpseCore",
             dependencies: [
-                "GlimpseDomain", "GlimpseCatalog", "GlimpseStore", "GlimpsePolicy",
+                "GlimpseDomain", "GlimpseCatalog", "GlimpseStore", "GlimpsePolicy", "GlimpseInspector",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,7 +114,7 @@ let package = Package(
             name: "GlimpseApp",
             dependencies: [
                 "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers", "GlimpseDomain",
-                "GlimpseKeystone", "GlimpsePolicy",
+                "GlimpseKeystone", "GlimpsePolicy", "GlimpseInspector",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -122,8 +127,9 @@ let package = Package(
         .executableTarget(
             name: "glimpse",
             dependencies: [
-                "GlimpseApp", "GlimpseCatalog", "GlimpseCore", "GlimpseDomain",
+                "GlimpseApp", "GlimpseCatalog", "GlimpseCore", "GlimpseDomain", "GlimpseInspector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -132,7 +138,7 @@ let package = Package(
             name: "GlimpseTests",
             dependencies: [
                 "GlimpseApp", "GlimpseAPI", "GlimpseCore", "GlimpseCatalog", "GlimpseStore", "GlimpseStoreDrivers",
-                "GlimpseDomain", "GlimpseKeystone", "GlimpsePolicy",
+                "GlimpseDomain", "GlimpseKeystone", "GlimpsePolicy", "GlimpseInspector",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

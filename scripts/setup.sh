@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/setup.sh - install what the test suite needs; safe to run again and again.
 #
-#   Debian packages: curl, qemu-utils (qemu-img, for format tests), openssl (test TLS
-#                    certificates for web-download), python3-venv
+#   Debian packages: curl, qemu-utils (qemu-img, for format tests), genisoimage, xorriso,
+#                    gdisk (sgdisk), fdisk (sfdisk): the format inspector's fixtures; openssl (test
+#                    TLS certificates for web-download); xz-utils, zstd, unzip, zip (import plugins); python3-venv
 #                    (only when the python3 on PATH cannot create a venv).
 #   Python venv:     <repo>/.venv with python-openstackclient, openstacksdk and
 #                    python-glanceclient (the real clients the integration tests drive), plus
@@ -34,6 +35,10 @@ have_cmd unzip    || missing+=(unzip)
 have_cmd zip      || missing+=(zip)
 have_cmd prlimit  || missing+=(util-linux)
 have_cmd openssl  || missing+=(openssl)
+have_cmd genisoimage || missing+=(genisoimage)
+have_cmd xorriso  || missing+=(xorriso)
+have_cmd sgdisk   || missing+=(gdisk)
+have_cmd sfdisk || [ -x /usr/sbin/sfdisk ] || [ -x /sbin/sfdisk ] || missing+=(fdisk)
 # A pyenv/compiled CPython ships venv + ensurepip itself; Debian's python3 needs python3-venv.
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3-venv)

@@ -4,7 +4,9 @@
 #   1. scripts/setup.sh          Debian packages + .venv with the OpenStack clients
 #   2. swift build --build-tests debug build of everything, once
 #   3. swift test                Swift Testing + XCTest unit tests
-#   4. integration tests         each script in INTEGRATION_TESTS below, run with
+#   4. fuzz                      scripts/fuzz-inspector.sh: the format inspector under
+#                                libFuzzer for FUZZ_SECONDS (default 60; 0 skips it)
+#   5. integration tests         each script in INTEGRATION_TESTS below, run with
 #                                .venv/bin/python against .build/debug/glimpse
 #
 # Prints "swift test: passed|FAILED", then one line per integration script, then
@@ -31,6 +33,7 @@ INTEGRATION_TESTS=(
   test_import.py
   test_scrubber.py
   test_tempest.py
+  test_format_inspection.py
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +41,10 @@ cd "$ROOT"
 INTEGRATION_TIMEOUT="${INTEGRATION_TIMEOUT:-1800}"
 UNIT_TIMEOUT="${UNIT_TIMEOUT:-1500}"
 if [ $# -gt 0 ]; then INTEGRATION_TESTS=("$@"); fi
+# The format inspector's fixtures are made by qemu-img, genisoimage, xorriso, sgdisk and sfdisk
+# (scripts/setup.sh installs them): their tests fail, not skip, when one is missing.
+export GLIMPSE_REQUIRE_TOOLS=1
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 
 step() { printf '\n==== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 
@@ -93,6 +100,16 @@ else
   else unit_result="swift test: FAILED (exit $unit_rc)"; fi
 fi
 
+fuzz_rc=0
+if [ "$FUZZ_SECONDS" = 0 ]; then
+  fuzz_result="fuzz: skipped (FUZZ_SECONDS=0)"
+else
+  step "fuzz (format inspector, ${FUZZ_SECONDS}s)"
+  bash scripts/fuzz-inspector.sh "$FUZZ_SECONDS"
+  fuzz_rc=$?
+  if [ "$fuzz_rc" = 0 ]; then fuzz_result="fuzz: passed"; else fuzz_result="fuzz: FAILED (exit $fuzz_rc)"; fi
+fi
+
 passed=0; failed=0; lines=()
 for t in "${INTEGRATION_TESTS[@]}"; do
   step "integration: $t"
@@ -111,7 +128,8 @@ done
 
 step "summary"
 echo "$unit_result"
+echo "$fuzz_result"
 echo "integration tests:"
 printf '%s\n' "${lines[@]}"
 echo "$passed passed, $failed failed"
-[ "$unit_rc" = 0 ] && [ "$failed" = 0 ]
+[ "$unit_rc" = 0 ] && [ "$fuzz_rc" = 0 ] && [ "$failed" = 0 ]

@@ -2,6 +2,7 @@ import Foundation
 import GlimpseAPI
 import GlimpseCore
 import GlimpseDomain
+import GlimpseInspector
 import GlimpseKeystone
 import GlimpseStore
 import GlimpseStoreDrivers
@@ -43,6 +44,12 @@ public enum Options {
               help: "Allowed disk_format values."),
         .init(key: "image_format.container_formats", defaultValue: ImageFormats.defaultContainerFormats.joined(separator: ","),
               help: "Allowed container_format values."),
+        .init(key: "image_format.vmdk_allowed_types", defaultValue: "streamOptimized,monolithicSparse",
+              help: "VMDK createTypes accepted by the format inspector (empty: no VMDK)."),
+        .init(key: "image_format.require_image_format_match", defaultValue: "true",
+              help: "Refuse bare uploads whose detected format differs from disk_format (415)."),
+        .init(key: "image_format.gpt_safety_checks_nonfatal", defaultValue: "",
+              help: "gpt safety checks (mbr, gptmbr) that only warn."),
         .init(key: "DEFAULT.auth_strategy", defaultValue: "noauth", help: "noauth or keystone."),
         .init(key: "paste_deploy.flavor", defaultValue: nil,
               help: "Glance's pipeline flavor: keystone, keystone+caching, keystone+cachemanagement mean Keystone auth."),
@@ -178,6 +185,13 @@ public struct GlimpseConfiguration: Sendable {
         func list(_ key: String) -> [String] {
             (value(key) ?? "").split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         }
+        func bool(_ key: String) throws -> Bool {
+            switch (value(key) ?? "").lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw ConfigurationError("\(key) must be true or false")
+            }
+        }
         bindHost = value("DEFAULT.bind_host") ?? "0.0.0.0"
         bindPort = role == .registry && settings["DEFAULT.bind_port"] == nil ? 9191 : try int("DEFAULT.bind_port")
         guard (0...65535).contains(bindPort) else { throw ConfigurationError("bind_port must be between 0 and 65535") }
@@ -233,6 +247,12 @@ public struct GlimpseConfiguration: Sendable {
         service.attributes = ImageAttributes(
             formats: formats, propertyQuota: try int("DEFAULT.image_property_quota"), tagQuota: try int("DEFAULT.image_tag_quota"))
         api.formats = formats
+        service.inspector.vmdkAllowedTypes = list("image_format.vmdk_allowed_types")
+        service.inspector.requireImageFormatMatch = try bool("image_format.require_image_format_match")
+        service.inspector.gptSafetyChecksNonfatal = list("image_format.gpt_safety_checks_nonfatal")
+        for name in service.inspector.gptSafetyChecksNonfatal where !["mbr", "gptmbr"].contains(name) {
+            throw ConfigurationError("gpt_safety_checks_nonfatal: \(name) is not a gpt safety check (mbr, gptmbr)")
+        }
         service.multiStore = !backends.isEmpty
         // oslo.config ListOpt, with or without brackets; only methods Glimpse has, and only
         // copy-image when there are several stores to copy between.

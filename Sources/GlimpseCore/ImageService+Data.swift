@@ -1,5 +1,6 @@
 import GlimpseCatalog
 import GlimpseDomain
+import GlimpseInspector
 import GlimpseStore
 import Logging
 import NIOCore
@@ -83,19 +84,20 @@ extension ImageService {
         }
     }
 
-    /// What a completed write produced: where the data is, its size and its hashes.
+    /// What a completed write produced: where the data is, its size, its hashes and the
+    /// virtual size the format inspector found.
     struct StoredData: Sendable {
         var location: String
         var size: Int64
         var checksum: String
         var hashAlgorithm: String
         var hashValue: String
+        var virtualSize: Int64?
 
         /// Sets the image's data fields (not its status or locations).
         func apply(to image: inout Image) {
             image.size = size
-            // A raw disk's virtual size is its byte count. Other formats need the format inspector.
-            image.virtualSize = image.diskFormat == "raw" ? size : nil
+            image.virtualSize = virtualSize
             image.checksum = checksum
             image.osHashAlgo = hashAlgorithm
             image.osHashValue = hashValue
@@ -103,9 +105,11 @@ extension ImageService {
     }
 
     /// The one data pipeline: every chunk `source` feeds passes the size limit, the declared
-    /// size, the hashes and a staged write to `store`, which is committed only when all checks
-    /// hold. On any failure the write is cancelled (nothing stays in the store) and the error
-    /// is rethrown (`Mismatch` when the data contradicts what was declared).
+    /// size, the hashes, the format inspector (for `bare` containers, beside the hashes on the
+    /// same chunks) and a staged write to `store`, which is committed only when all checks hold.
+    /// On any failure the write is cancelled (nothing stays in the store) and the error is
+    /// rethrown (`Mismatch` when the data contradicts what was declared, 415 when the inspector
+    /// refuses the data).
     func writeData(
         _ image: Image, into store: any BlobStore, declaredSize: Int64?, expectedChecksum: String?,
         source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
@@ -113,6 +117,8 @@ extension ImageService {
         let writer = try await store.makeWriter(imageID: image.id, expectedSize: declaredSize)
         do {
             var hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
+            // Glance inspects bare containers in-line; the inspector keeps headers, not the image.
+            var inspector = image.containerFormat == "bare" ? FormatInspector(options: configuration.inspector) : nil
             let cap = configuration.imageSizeCap
             try await source { chunk in
                 let total = hasher.byteCount + Int64(chunk.readableBytes)
@@ -123,6 +129,7 @@ extension ImageService {
                     throw Mismatch(message: "The image data is larger than the declared size (\(declaredSize) bytes).")
                 }
                 hasher.update(chunk)
+                inspector?.feed(chunk)
                 try await writer.write(chunk)
             }
             let size = hasher.byteCount
@@ -133,10 +140,26 @@ extension ImageService {
             if let expectedChecksum, expectedChecksum.lowercased() != hashes.checksum {
                 throw Mismatch(message: "The checksum of the image data (\(hashes.checksum)) does not match the supplied checksum.")
             }
+            // From the inspector for bare containers; otherwise a raw disk's virtual size is its
+            // byte count and other formats stay unknown.
+            var virtualSize: Int64? = image.diskFormat == "raw" ? size : nil
+            if let report = inspector?.finish() {
+                switch report.verdict(diskFormat: image.diskFormat, containerFormat: image.containerFormat, options: configuration.inspector) {
+                case .refuse(let why):
+                    logger.info("data refused by the format inspector", metadata: [
+                        "image": "\(image.id)", "format": "\(report.format)", "reason": "\(why)",
+                    ])
+                    throw GlimpseError(.unsupportedMediaType, why)
+                case .accept(let v):
+                    virtualSize = v
+                case .notInspected:
+                    break
+                }
+            }
             let location = try await writer.commit()
             return StoredData(
                 location: location, size: size, checksum: hashes.checksum, hashAlgorithm: hashes.algorithm,
-                hashValue: hashes.value)
+                hashValue: hashes.value, virtualSize: virtualSize)
         } catch {
             await writer.cancel()
             throw error

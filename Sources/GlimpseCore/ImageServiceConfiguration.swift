@@ -1,5 +1,6 @@
 import Foundation
 import GlimpseDomain
+import GlimpseInspector
 import GlimpsePolicy
 
 /// What the image operations need to know from `glance-api.conf` (`[DEFAULT]` options of Glance).
@@ -50,6 +51,10 @@ public struct ImageServiceConfiguration: Sendable {
     public var qemuImg = "qemu-img"
     /// `worker_self_reference_url`, recorded as `os_glance_stage_host` on staged images.
     public var workerSelfReferenceURL: String?
+
+    /// `[image_format]` `vmdk_allowed_types`, `require_image_format_match` and
+    /// `gpt_safety_checks_nonfatal`: how uploads of `container_format=bare` are inspected.
+    public var inspector = InspectorOptions()
 
     public init() {}
 }

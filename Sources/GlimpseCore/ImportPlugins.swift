@@ -1,6 +1,8 @@
 import Foundation
 import GlimpseCatalog
 import GlimpseDomain
+import GlimpseInspector
+import GlimpseStore
 import Logging
 
 /// `[image_import_opts] image_import_plugins`: steps that run on the staged data, in the
@@ -192,13 +194,38 @@ extension ImageService {
 }
 
 extension ImageService {
-    /// The format inspector's verdict on the staged file before any qemu-img call.
-    func checkBeforeConversion(_ path: String, claimed: String, image: Image) async throws {
-        throw GlimpseError(.internal, "image_conversion needs the format inspector.")
+    /// Runs the format inspector over a file in the staging area, chunk by chunk.
+    func inspectStagedFile(_ path: String) async throws -> InspectionReport {
+        guard let staging else { throw GlimpseError(.unavailable, "No staging area is configured.") }
+        var inspector = FormatInspector(options: configuration.inspector)
+        try await staging.store.read(location: "file://\(path)", range: nil) { chunk in inspector.feed(chunk) }
+        return inspector.finish()
     }
 
-    /// The inspector's verdict on qemu-img's output: it must be `target` and safe.
+    /// The format inspector's verdict on the staged file before any qemu-img call (Glance's
+    /// plugin does the same since OSSA-2024-001): the data must be the claimed format and pass
+    /// that format's safety checks (no backing file, no external data file, no VMDK extent
+    /// naming another file...), so qemu-img never opens a hostile image.
+    func checkBeforeConversion(_ path: String, claimed: String, image: Image) async throws {
+        let report = try await inspectStagedFile(path)
+        var options = configuration.inspector
+        options.requireImageFormatMatch = true
+        if case .refuse(let why) = report.verdict(diskFormat: claimed, containerFormat: "bare", options: options) {
+            throw GlimpseError.badRequest("Image is not safe to convert: \(why)")
+        }
+        guard report.format == claimed else {
+            throw GlimpseError.badRequest("Image format mismatch: the staged data is \(report.format), not \(claimed).")
+        }
+    }
+
+    /// The inspector's verdict on qemu-img's output: it must be `target` (formats cannot be
+    /// nested) and safe.
     func checkAfterConversion(_ path: String, target: String, image: Image) async throws {
-        throw GlimpseError(.internal, "image_conversion needs the format inspector.")
+        let report = try await inspectStagedFile(path)
+        var options = configuration.inspector
+        options.requireImageFormatMatch = true
+        if case .refuse(let why) = report.verdict(diskFormat: target, containerFormat: "bare", options: options) {
+            throw GlimpseError.badRequest("The converted image failed inspection: \(why)")
+        }
     }
 }

@@ -61,7 +61,7 @@ struct Glimpse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glimpse",
         abstract: "An OpenStack Glance-compatible image service.",
-        subcommands: [Serve.self, DB.self, Control.self, Scrub.self])
+        subcommands: [Serve.self, DB.self, Control.self, Scrub.self, Inspect.self])
 }
 
 struct Serve: AsyncParsableCommand {

@@ -11,7 +11,7 @@ import Testing
 
 /// Image API v1 (Juno's `x-image-meta-*` protocol) on the same catalog as v2.
 @Suite struct ImageAPIv1Tests {
-    static let meta = ["x-image-meta-name": "cirros", "x-image-meta-disk_format": "qcow2", "x-image-meta-container_format": "bare"]
+    static let meta = ["x-image-meta-name": "cirros", "x-image-meta-disk_format": "raw", "x-image-meta-container_format": "bare"]
 
     func md5(_ data: [UInt8]) -> String { Insecure.MD5.hash(data: data).map { String(format: "%02x", $0) }.joined() }
 

@@ -28,9 +28,22 @@ import Testing
         }
         // Data of different sizes: alpha 10, beta 1000, epsilon 100.
         _ = try await c.upload(f.ids["alpha"]!, bytes(10))
-        _ = try await c.upload(f.ids["beta"]!, bytes(1000))
+        _ = try await c.upload(f.ids["beta"]!, qcow2Header(length: 1000))
         _ = try await c.upload(f.ids["epsilon"]!, bytes(100))
         return f
+    }
+
+    /// A qcow2 v3 header padded to `length` bytes (a 1 GiB disk), enough for the upload's
+    /// format inspector to take beta's data for the qcow2 it claims to be.
+    func qcow2Header(length: Int) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: length)
+        func put(_ v: UInt64, at o: Int, width: Int) { for i in 0..<width { b[o + i] = UInt8(truncatingIfNeeded: v >> (8 * (width - 1 - i))) } }
+        b.replaceSubrange(0..<4, with: [0x51, 0x46, 0x49, 0xFB])
+        put(3, at: 4, width: 4)          // version
+        put(16, at: 20, width: 4)        // cluster_bits
+        put(1 << 30, at: 24, width: 8)   // size
+        put(104, at: 100, width: 4)      // header_length
+        return b
     }
 
     func names(_ c: Client, _ f: Fixture, _ query: String, as who: [String: String] = Who.admin) async throws -> [String] {

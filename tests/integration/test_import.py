@@ -417,11 +417,94 @@ def killed_mid_import(r, tmp, method: str = "glance-direct", start=None):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------------------
+# 5. image_conversion
+# --------------------------------------------------------------------------------------
+def run(*cmd):
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def qemu_info(path: str) -> dict:
+    return json.loads(subprocess.run(["qemu-img", "info", "--output=json", path], check=True,
+                                     capture_output=True, text=True).stdout)
+
+
+def conversion(r, tmp):
+    workdir = tempfile.mkdtemp(prefix="glimpse-it-conv-")
+    wrapper = os.path.join(workdir, "qemu-img-wrapper")
+    calls = os.path.join(workdir, "qemu-img-calls.log")
+    with open(wrapper, "w") as fh:
+        fh.write(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("qemu-img")} "$@"\n')
+    os.chmod(wrapper, 0o755)
+    conf = write_config(os.path.join(workdir, "glimpse.conf"), f"""
+[image_import_opts]
+image_import_plugins = [image_conversion]
+[image_conversion]
+output_format = raw
+glimpse_qemu_img = {wrapper}
+""")
+    srv = start_glimpse(config=conf, workdir=workdir)
+    try:
+        api = Api(srv.url)
+        raw = os.path.join(tmp, "src.raw")
+        with open(raw, "wb") as fh:
+            fh.write(os.urandom(8 * MiB))
+            fh.seek(40 * MiB - 1)
+            fh.write(b"\0")
+        qcow = os.path.join(tmp, "src.qcow2")
+        run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow)
+        expected = os.path.join(tmp, "expected.raw")
+        run("qemu-img", "convert", "-f", "qcow2", "-O", "raw", qcow, expected)
+        with open(expected, "rb") as fh:
+            want = hashlib.sha512(fh.read()).hexdigest()
+        vsize = qemu_info(qcow)["virtual-size"]
+
+        def stage_and_import(path, disk_format="qcow2"):
+            img = api.create(name=os.path.basename(path), disk_format=disk_format, container_format="bare")
+            with open(path, "rb") as fh:
+                st = api("PUT", f"/v2/images/{img['id']}/stage", fh.read(), {"Content-Type": "application/octet-stream"})
+            imp = api("POST", f"/v2/images/{img['id']}/import", {"method": {"name": "glance-direct"}})
+            doc = wait_for(lambda: (lambda d: d if d["status"] in ("active", "queued") else None)(api.image(img["id"])), 90)
+            return img["id"], st.status, imp.status, doc or api.image(img["id"])
+
+        iid, st, imp, doc = stage_and_import(qcow)
+        r.check("conversion: staged and accepted", st == 204 and imp == 202, (st, imp))
+        r.eq("conversion: active", doc.get("status"), "active")
+        r.eq("conversion: disk_format is now raw", doc.get("disk_format"), "raw")
+        r.eq("conversion: virtual_size = qemu-img info's", doc.get("virtual_size"), vsize)
+        r.eq("conversion: size = the raw output's", doc.get("size"), os.path.getsize(expected))
+        got = hashlib.sha512(api.download(iid).body).hexdigest()
+        r.eq("conversion: bytes equal qemu-img convert's output", got, want)
+
+        # Hostile qcow2s: refused by the inspector before qemu-img ever sees them.
+        base = os.path.join(tmp, "base.raw")
+        with open(base, "wb") as fh:
+            fh.write(b"\0" * MiB)
+        backing = os.path.join(tmp, "backing.qcow2")
+        run("qemu-img", "create", "-f", "qcow2", "-b", base, "-F", "raw", backing)
+        datafile = os.path.join(tmp, "datafile.qcow2")
+        run("qemu-img", "create", "-f", "qcow2", "-o", f"data_file={os.path.join(tmp, 'external.raw')}", datafile, "1M")
+        for name, path in [("backing file", backing), ("external data file", datafile)]:
+            iid, st, imp, doc = stage_and_import(path)
+            r.eq(f"hostile qcow2 ({name}): back to queued", doc.get("status"), "queued")
+            task = final_task(api, iid)
+            r.eq(f"hostile qcow2 ({name}): task failure", task.get("status"), "failure")
+            print(f"     reason: {task.get('message')}", flush=True)
+            with open(calls) if os.path.exists(calls) else io.StringIO("") as fh:
+                ran = [line for line in fh if iid in line]
+            r.eq(f"hostile qcow2 ({name}): qemu-img never ran on it", ran, [])
+            r.eq(f"hostile qcow2 ({name}): nothing staged", staged_files(workdir), [])
+    finally:
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(r):
     tmp = tempfile.mkdtemp(prefix="glimpse-import-")
     try:
         for name, section in [("glance-direct", glance_direct), ("copy-image", copy_image),
-                              ("web-download", web_download), ("SIGKILL mid-import", killed_mid_import)]:
+                              ("web-download", web_download), ("SIGKILL mid-import", killed_mid_import),
+                              ("image_conversion", conversion)]:
             print(f"  -- {name}", flush=True)
             section(r, tmp)
     finally:
