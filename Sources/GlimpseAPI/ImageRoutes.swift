@@ -158,23 +158,28 @@ struct ImageRoutes: Sendable {
         return Response.noContent()
     }
 
-    @Sendable func upload(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
+    /// Checks an image-data request (`PUT /file`, `PUT /stage`): `application/octet-stream`
+    /// (415 otherwise); returns the declared size, from `x-openstack-image-size` or, as Glance
+    /// falls back, `Content-Length` (the stores use it to choose one PUT or parts).
+    static func declaredDataSize(_ request: Request) throws -> Int64? {
         let contentType = request.headers[.contentType]?.split(separator: ";").first.map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
         guard contentType == "application/octet-stream" else {
             throw GlimpseError(.unsupportedMediaType, "Content type \(request.headers[.contentType] ?? "(none)") is not supported; use application/octet-stream.")
         }
-        var declared: Int64?
         if let header = request.headers[.imageSize] {
             guard let n = Int64(header.trimmingCharacters(in: .whitespaces)), n >= 0 else {
                 throw GlimpseError.badRequest("x-openstack-image-size must be a non-negative integer.")
             }
-            declared = n
-        } else if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length >= 0 {
-            // Glance falls back to Content-Length; the stores use it to choose one PUT or parts.
-            declared = length
+            return n
         }
+        if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length >= 0 { return length }
+        return nil
+    }
+
+    @Sendable func upload(_ request: Request, context: GlimpseRequestContext) async throws -> Response {
+        let declared = try Self.declaredDataSize(request)
         _ = try await service.upload(
             context.parameters.decoded("id"), body: request.body, declaredSize: declared,
             storeID: request.headers[.imageMetaStore], principal: context.principal)

@@ -47,19 +47,7 @@ struct TaskRoutes: Sendable {
             return Response.json(.object(JSONObject([("tasks", .array(tasks.map(TaskJSON.renderRecord)))])))
         }
         router.put("/v2/images/:id/stage") { request, context in
-            let contentType = request.headers[.contentType]?.split(separator: ";").first.map {
-                $0.trimmingCharacters(in: .whitespaces).lowercased()
-            }
-            guard contentType == "application/octet-stream" else {
-                throw GlimpseError(.unsupportedMediaType, "Content type \(request.headers[.contentType] ?? "(none)") is not supported; use application/octet-stream.")
-            }
-            var declared: Int64?
-            if let header = request.headers[.imageSize] {
-                guard let n = Int64(header.trimmingCharacters(in: .whitespaces)), n >= 0 else {
-                    throw GlimpseError.badRequest("x-openstack-image-size must be a non-negative integer.")
-                }
-                declared = n
-            }
+            let declared = try ImageRoutes.declaredDataSize(request)
             _ = try await service.stage(
                 context.parameters.decoded("id"), body: request.body, declaredSize: declared, principal: context.principal)
             return Response.noContent()

@@ -182,9 +182,7 @@ public struct GlimpseConfiguration: Sendable {
             guard let s = value(key), let i = Int(s) else { throw ConfigurationError("\(key) must be an integer") }
             return i
         }
-        func list(_ key: String) -> [String] {
-            (value(key) ?? "").split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
-        }
+        func list(_ key: String) -> [String] { Self.osloList(value(key)) }
         func bool(_ key: String) throws -> Bool {
             switch (value(key) ?? "").lowercased() {
             case "true", "1", "yes", "on": return true
@@ -256,8 +254,7 @@ public struct GlimpseConfiguration: Sendable {
         service.multiStore = !backends.isEmpty
         // oslo.config ListOpt, with or without brackets; only methods Glimpse has, and only
         // copy-image when there are several stores to copy between.
-        let methods = (value("DEFAULT.enabled_import_methods") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
-            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
+        let methods = list("DEFAULT.enabled_import_methods")
         for method in methods where !["copy-image", "glance-direct", "web-download", "glance-download"].contains(method) {
             throw ConfigurationError("enabled_import_methods: \(method) is not an import method")
         }
@@ -275,8 +272,7 @@ public struct GlimpseConfiguration: Sendable {
         guard service.taskClaimTimeout >= 1, service.taskMaxAttempts >= 1, service.taskWorkers >= 1 else {
             throw ConfigurationError("glimpse_claim_timeout, glimpse_max_attempts and max_workers must be at least 1")
         }
-        let plugins = (value("image_import_opts.image_import_plugins") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
-            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
+        let plugins = list("image_import_opts.image_import_plugins")
         for plugin in plugins where !["image_conversion", "image_decompression", "inject_image_metadata", "no_op"].contains(plugin) {
             throw ConfigurationError("image_import_plugins: \(plugin) is not an import plugin")
         }
@@ -299,6 +295,12 @@ public struct GlimpseConfiguration: Sendable {
         api.noauthDefaultProject = value("DEFAULT.noauth_default_project") ?? "admin"
         try readScrubber(value: value)
         webDownload = try Self.readWebDownload(value: value)
+    }
+
+    /// An oslo.config ListOpt: comma-separated, with or without brackets and quotes.
+    static func osloList(_ text: String?) -> [String] {
+        (text ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
     }
 
     /// Delayed delete and the scrubber: Glance's `[DEFAULT]` options, oslo.config's booleans.
@@ -325,10 +327,7 @@ public struct GlimpseConfiguration: Sendable {
 
     /// `[import_filtering_opts]`: Glance's lists (oslo ListOpt, brackets and quotes allowed) and Glimpse's additions.
     static func readWebDownload(value: (String) -> String?) throws -> SafeWebFetcher.Configuration {
-        func list(_ name: String) -> [String] {
-            (value("import_filtering_opts." + name) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
-                .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '\"")) }.filter { !$0.isEmpty }
-        }
+        func list(_ name: String) -> [String] { osloList(value("import_filtering_opts." + name)) }
         func ports(_ name: String) throws -> [Int] {
             try list(name).map {
                 guard let p = Int($0), (1...65535).contains(p) else {

@@ -73,7 +73,8 @@ public struct TaskWorker: Service {
                 } catch {
                     // Cancelled: shutting down (give the task back) or the claim was lost (leave it).
                     guard !progress.lost else { return }
-                    await service.releaseTask(task)
+                    // Detached: this task is cancelled, and the catalog call must still run.
+                    await Task.detached { await service.releaseTask(task) }.value
                 }
             }
             group.addTask {
