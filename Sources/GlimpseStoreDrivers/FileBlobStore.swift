@@ -172,7 +172,9 @@ public struct FileBlobStore: BlobStore {
             }
             try await handle.close()
         } catch {
-            try? await handle.close()
+            // Detached: in a cancelled task the close itself would be cancelled, and NIOFileSystem
+            // treats a handle dropped unclosed as a fatal leak.
+            await Task.detached { try? await handle.close() }.value
             throw error
         }
     }
@@ -269,7 +271,7 @@ public struct FileBlobStore: BlobStore {
                 try await handle.synchronize()
                 try await handle.close(makeChangesVisible: true)
             } catch {
-                try? await handle.close(makeChangesVisible: false)
+                await Task.detached { [handle] in try? await handle.close(makeChangesVisible: false) }.value
                 throw FileBlobStore.mapError(error)
             }
             return location
@@ -278,7 +280,8 @@ public struct FileBlobStore: BlobStore {
         func cancel() async {
             guard !finished else { return }
             finished = true
-            try? await handle.close(makeChangesVisible: false)
+            // Detached: a cancelled upload must still close (and discard) its file.
+            await Task.detached { [handle] in try? await handle.close(makeChangesVisible: false) }.value
         }
     }
 }
