@@ -67,14 +67,12 @@ struct Control: ParsableCommand {
         if let bindHost { serveArgs += ["--bind-host", bindHost] }
         let me = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let process = Process()
-        // setsid puts the daemon in its own session, so it outlives this command and its terminal.
-        if fm.isExecutableFile(atPath: "/usr/bin/setsid") {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-            process.arguments = [me] + serveArgs
-        } else {
-            process.executableURL = URL(fileURLWithPath: me)
-            process.arguments = serveArgs
-        }
+        // Foundation starts the child in a process group of its own, so terminal signals to this
+        // command's group do not reach it. (setsid(1) used to wrap it, but setsid forks when its
+        // caller leads a process group: the recorded pid was an exited process and `stop`
+        // left the server running.)
+        process.executableURL = URL(fileURLWithPath: me)
+        process.arguments = serveArgs
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice

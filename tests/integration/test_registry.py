@@ -84,9 +84,23 @@ def body(r):
         r.eq("Image API v2 after delete: 404", request(api, "GET", f"/v2/images/{iid}").status, 404)
     finally:
         for server in ("registry", "api"):
+            pid_file = os.path.join(work, "run", f"glimpse-{server}.pid")
+            pid = int(open(pid_file).read().strip()) if os.path.exists(pid_file) else None
+            listening = request(reg, "GET", "/images").status if server == "registry" else request(api, "GET", "/versions").status
+            r.check(f"the pid file names the {server} server that answers", pid is not None and alive(pid) and listening in (200, 300),
+                    (pid, listening))
             p = subprocess.run(ctl + [server, "stop"] + dirs, cwd=work, capture_output=True, text=True, timeout=60)
             r.check(f"glimpse control {server} stop", p.returncode == 0, p.stdout + p.stderr)
+            r.check(f"glimpse control {server} stop: the server is gone", pid is None or not alive(pid), pid)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":
