@@ -864,7 +864,7 @@ final class MisbehavingSwift: Sendable {
                 #expect(await store.retryPendingDeletions() == 1, "still down")
                 swift.down.withLockedValue { $0 = false }
                 let runner = Task { await store.deferredCleanups.run(interval: .milliseconds(50)) }
-                for _ in 0..<100 where store.deferredCleanups.count > 0 { try await Task.sleep(for: .milliseconds(20)) }
+                for _ in 0..<500 where store.deferredCleanups.count > 0 { try await Task.sleep(for: .milliseconds(20)) }
                 runner.cancel()
                 await runner.value
                 #expect(store.deferredCleanups.count == 0)
