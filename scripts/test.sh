@@ -75,7 +75,8 @@ step "object stores"
 # leaves them running).
 if [ "${GLIMPSE_KEEP_SERVICES:-0}" != 1 ]; then
   trap 'bash "$SHARED/services/stop-object-store.sh" >/dev/null 2>&1 || true
-        bash "$SHARED/services/stop-keystone.sh" >/dev/null 2>&1 || true' EXIT
+        bash "$SHARED/services/stop-keystone.sh" >/dev/null 2>&1 || true
+        bash "$SHARED/services/stop-postgres.sh" >/dev/null 2>&1 || true' EXIT
 fi
 if objenv="$(bash "$SHARED/services/start-object-store.sh" swift seaweedfs)"; then
   eval "$objenv"
@@ -84,6 +85,17 @@ else
   echo "object stores: could not start them (see above); the Swift and S3 tests will fail"
   export GLIMPSE_REQUIRE_OBJECT_STORE=1
 fi
+
+# A real PostgreSQL (../shared/services/start-postgres.sh: Debian's server, a private cluster on
+# loopback): the catalog conformance and task-queue suites run on it as well as on SQLite, and
+# the multi-node test uses it. GLIMPSE_REQUIRE_POSTGRES=1 makes a missing server a failure.
+step "postgresql"
+if pgenv="$(bash "$SHARED/services/start-postgres.sh")"; then
+  eval "$pgenv"
+else
+  echo "postgresql: could not start it (see above); the PostgreSQL catalog tests will fail"
+fi
+export GLIMPSE_REQUIRE_POSTGRES=1
 
 unit_rc=0
 if [ "${SKIP_UNIT:-0}" = 1 ]; then

@@ -99,8 +99,11 @@ public enum GlimpseApp {
         }
     }
 
-    /// The staging area: a file store of its own (Glance's `os_glance_staging_store`).
-    static func makeStaging(_ configuration: GlimpseConfiguration) async throws -> StagingArea {
+    /// The staging area: a file store of its own (Glance's `os_glance_staging_store`), or a
+    /// Swift or S3 store every node reaches, with the directory as the node's plugin scratch.
+    static func makeStaging(_ configuration: GlimpseConfiguration, httpClient: HTTPClient, clients: ClientPool) async throws
+        -> StagingArea
+    {
         let dir = absolutePath(configuration.stagingPath)
         do {
             let store = try FileBlobStore(
@@ -108,6 +111,13 @@ public enum GlimpseApp {
                 options: StoreOptions(section: "os_glance_staging_store", values: ["filesystem_store_datadir": dir]),
                 resolve: absolutePath)
             try await store.prepare()
+            if let shared = configuration.sharedStaging {
+                let remote = try await makeStore(shared, httpClient: httpClient, clients: clients)
+                guard remote.location(forImageID: "probe") != nil else {
+                    throw ConfigurationError("[os_glance_staging_store]: a \(shared.type) store cannot stage data")
+                }
+                return StagingArea(shared: remote, scratchStore: store, scratchDirectory: dir)
+            }
             return StagingArea(store: store, directory: dir)
         } catch let error as StoreConfigurationError {
             throw ConfigurationError("staging area: \(error.message)")
@@ -167,7 +177,7 @@ public enum GlimpseApp {
         let staging: StagingArea
         let webFetcher: SafeWebFetcher
         do {
-            staging = try await makeStaging(configuration)
+            staging = try await makeStaging(configuration, httpClient: httpClient, clients: clients)
         } catch {
             await clients.shutdown()
             try? await httpClient.shutdown()

@@ -97,6 +97,8 @@ public enum Options {
               help: "inject_image_metadata: key:value pairs added to imported images."),
         .init(key: "inject_metadata_properties.ignore_user_roles", defaultValue: "admin",
               help: "inject_image_metadata: roles whose imports are left alone."),
+        .init(key: "os_glance_staging_store.glimpse_store_type", defaultValue: nil,
+              help: "Staging on a store every node reaches: swift or s3 (driver options in the same section; a container of its own)."),
         .init(key: "DEFAULT.sqlite_pool_size", defaultValue: "4", help: "SQLite connections."),
         .init(key: "DEFAULT.delayed_delete", defaultValue: "false",
               help: "Deleting an image with data leaves it pending_delete; the scrubber deletes the data after scrub_time."),
@@ -174,6 +176,9 @@ public struct GlimpseConfiguration: Sendable {
     /// The staging area's directory (`node_staging_uri`, or `[os_glance_staging_store]
     /// filesystem_store_datadir` with multi-store), possibly relative.
     public var stagingPath: String
+    /// A staging store every node reaches (`[os_glance_staging_store] glimpse_store_type =
+    /// swift|s3`, with that driver's options in the same section), or nil for `stagingPath`.
+    public var sharedStaging: StoreConfiguration?
     /// `scrub_time`, `wakeup_time`, `scrub_pool_size` and whether `serve` runs the scrubber.
     public var scrubber = ScrubberConfiguration()
 
@@ -272,6 +277,7 @@ public struct GlimpseConfiguration: Sendable {
         let multiStore = !backends.isEmpty
         service.enabledImportMethods = methods.filter { $0 != "copy-image" || multiStore }
         stagingPath = try Self.stagingPath(settings: settings, multiStore: service.multiStore, value: value)
+        sharedStaging = try Self.sharedStaging(settings: settings)
         service.workerSelfReferenceURL = value("DEFAULT.worker_self_reference_url")
         service.taskTimeToLive = TimeInterval(try int("task.task_time_to_live")) * 3600
         service.taskClaimTimeout = TimeInterval(try int("task.glimpse_claim_timeout"))
@@ -364,6 +370,29 @@ public struct GlimpseConfiguration: Sendable {
         c.maxRedirects = try positive("glimpse_max_redirects")
         c.attempts = try positive("glimpse_download_attempts")
         return c
+    }
+
+    /// Several nodes share staged data through an object store: `[os_glance_staging_store]
+    /// glimpse_store_type = swift` (or `s3`) with the driver's options in that section. Staged
+    /// objects are named by image id, so the container or bucket must not be the images' own.
+    static func sharedStaging(settings: [String: String]) throws -> StoreConfiguration? {
+        let section = "os_glance_staging_store"
+        guard let type = settings["\(section).glimpse_store_type"], !type.isEmpty, type != "file" else { return nil }
+        guard type == "swift" || type == "s3" else {
+            throw ConfigurationError("[\(section)] glimpse_store_type must be file, swift or s3")
+        }
+        var values: [String: String] = [:]
+        for (key, v) in settings where key.hasPrefix(section + ".") { values[String(key.dropFirst(section.count + 1))] = v }
+        let container = type == "swift" ? values["swift_store_container"] : values["s3_store_bucket"]
+        let images = type == "swift" ? settings["glance_store.swift_store_container"] : settings["glance_store.s3_store_bucket"]
+        guard let container, !container.isEmpty else {
+            throw ConfigurationError("[\(section)] needs \(type == "swift" ? "swift_store_container" : "s3_store_bucket") for the staged data")
+        }
+        if container == (images ?? (type == "swift" ? "glance" : "")) {
+            throw ConfigurationError("[\(section)] must use a container of its own, not the images' \(container)")
+        }
+        return StoreConfiguration(
+            id: section, type: type, options: StoreOptions(section: section, values: values), description: nil, weight: 0)
     }
 
     /// Glance takes `node_staging_uri`'s path after `file://`; with multi-store the reserved

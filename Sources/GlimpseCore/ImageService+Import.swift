@@ -318,7 +318,7 @@ extension ImageService {
         }
         switch method {
         case "glance-direct":
-            guard staging.stagedSize(id) != nil else {
+            guard try await staging.stagedSize(id) != nil else {
                 throw GlimpseError.conflict("Image \(id) has no staged data to import.")
             }
         case "web-download":
@@ -332,8 +332,15 @@ extension ImageService {
             throw GlimpseError.badRequest("Import method \(method) is not supported.")
         }
         let inject = request.objectValue?["glimpse_inject_metadata"]?.boolValue ?? true
-        image = try await runPlugins(on: image, staging: staging, progress: progress, injecting: inject)
-        guard let stagedSize = staging.stagedSize(id) else { throw GlimpseError.conflict("The staged data disappeared.") }
+        if configuration.importPlugins.contains(where: { $0 == "image_decompression" || $0 == "image_conversion" }) {
+            // Plugins work on a file: with shared staging, on a node-local copy.
+            image = try await staging.withLocalFile(id) { local in
+                try await runPlugins(on: image, staging: local, progress: progress, injecting: inject)
+            }
+        } else {
+            image = try await runPlugins(on: image, staging: staging, progress: progress, injecting: inject)
+        }
+        guard let stagedSize = try await staging.stagedSize(id) else { throw GlimpseError.conflict("The staged data disappeared.") }
 
         var written: [(store: String, data: StoredData)] = []
         for target in targets {

@@ -24,7 +24,7 @@ extension ImageService {
         if let declaredSize, declaredSize > configuration.imageSizeCap {
             throw GlimpseError.tooLarge("The incoming image is too large: the size limit is \(configuration.imageSizeCap) bytes.")
         }
-        if staging.stagedSize(id) != nil {
+        if try await staging.stagedSize(id) != nil {
             throw GlimpseError.conflict("The image \(id) has data on staging")
         }
         var uploading = image

@@ -103,7 +103,7 @@ extension ImageService {
             throw GlimpseError.conflict("Image \(image.id) is \(image.status.rawValue); the import cannot continue.")
         }
         try await downloadToStaging(image.id, from: from, staging: staging, progress: progress)
-        guard let size = staging.stagedSize(image.id) else { throw GlimpseError.conflict("The staged data disappeared.") }
+        guard let size = try await staging.stagedSize(image.id) else { throw GlimpseError.conflict("The staged data disappeared.") }
         if image.status == .queued {
             image.status = .saving
             image = try await catalog.updateImage(image, expecting: .queued)

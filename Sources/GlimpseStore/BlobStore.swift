@@ -41,6 +41,9 @@ public protocol BlobStore: Sendable {
     func delete(location: String) async throws
     /// The driver's public settings for `GET /v2/info/stores/detail` (never credentials).
     var discoveryProperties: [String: JSONValue] { get }
+    /// Where a committed writer for `imageID` puts its data, when the driver can tell in
+    /// advance (a staging store must: another node finds staged data by the image id alone).
+    func location(forImageID imageID: String) -> String?
 }
 
 /// A staged write. Exactly one of `commit()` or `cancel()` ends it.
@@ -56,6 +59,7 @@ public protocol BlobWriter: Sendable {
 extension BlobStore {
     /// The driver's public settings for `GET /v2/info/stores/detail` (never credentials).
     public var discoveryProperties: [String: JSONValue] { [:] }
+    public func location(forImageID imageID: String) -> String? { nil }
 
     public func makeWriter(imageID: String) async throws -> any BlobWriter {
         try await makeWriter(imageID: imageID, expectedSize: nil)

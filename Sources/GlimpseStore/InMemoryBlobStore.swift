@@ -19,6 +19,8 @@ public final class InMemoryBlobStore: BlobStore {
         Writer(store: self, key: "memory://\(id)/\(imageID)")
     }
 
+    public func location(forImageID imageID: String) -> String? { "memory://\(id)/\(imageID)" }
+
     public func read(location: String, range: Range<Int64>?, into sink: (ByteBuffer) async throws -> Void) async throws {
         guard let object = objects.withLockedValue({ $0[location] }) else {
             throw GlimpseError.notFound("Image data not found.")

@@ -112,6 +112,9 @@ public struct FileBlobStore: BlobStore {
 
     public func location(for imageID: String, in dir: String? = nil) -> String { "file://\(dir ?? dataDir)/\(imageID)" }
 
+    /// Known in advance only with one data directory (several: the freest one is chosen).
+    public func location(forImageID imageID: String) -> String? { directories.count > 1 ? nil : location(for: imageID) }
+
     /// The directory for a new image: the highest priority with room for `size` (when known),
     /// the most free space among equals. When none has room the first is used and the write
     /// fails with "full" (413) as the data arrives.

@@ -76,6 +76,8 @@ public struct S3BlobStore: BlobStore, DefersCleanups {
 
     // MARK: locations
 
+    public func location(forImageID imageID: String) -> String? { location(forKey: imageID) }
+
     public func location(forKey key: String) -> String {
         S3Location(scheme: configuration.locationScheme, host: configuration.locationHost, bucket: configuration.bucket, key: key).uri
     }

@@ -98,6 +98,10 @@ public struct SwiftBlobStore: BlobStore, DefersCleanups {
 
     // MARK: Writing
 
+    public func location(forImageID imageID: String) -> String? {
+        configuration.locationPrefix + configuration.containerName(forImage: imageID) + "/" + imageID
+    }
+
     public func makeWriter(imageID: String, expectedSize: Int64?) async throws -> any BlobWriter {
         guard !imageID.isEmpty, !imageID.contains("/") else {
             throw GlimpseError(.badRequest, "An image id cannot name a Swift object.")

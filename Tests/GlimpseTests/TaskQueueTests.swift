@@ -156,7 +156,7 @@ import Testing
             let staged = try await client.send(.get, "/v2/images/\(id)", as: Who.alice).json
             #expect(staged["status"]?.stringValue == "uploading")
             #expect(staged["size"] == .int(700_000))
-            #expect(staging.stagedSize(id) == 700_000)
+            #expect(try await staging.stagedSize(id) == 700_000)
             // Staging twice is refused (the image is no longer queued).
             #expect(try await client.send(.put, "/v2/images/\(id)/stage", body: ByteBuffer(bytes: data),
                                           contentType: "application/octet-stream", as: Who.alice).status == .conflict)
@@ -169,7 +169,7 @@ import Testing
             #expect(active["size"] == .int(700_000))
             #expect(active["os_glance_import_task"] == nil)
             #expect(Array(try await client.send(.get, "/v2/images/\(id)/file", as: Who.alice).body.readableBytesView) == data)
-            #expect(staging.stagedSize(id) == nil, "staged data is removed after the import")
+            #expect(try await staging.stagedSize(id) == nil, "staged data is removed after the import")
             // The task: visible through the image, and (for admins) through /v2/tasks.
             let tasks = try await client.send(.get, "/v2/images/\(id)/tasks", as: Who.alice).json["tasks"]?.arrayValue ?? []
             #expect(tasks.count == 1)
@@ -209,7 +209,7 @@ import Testing
             #expect(try await client.send(.put, "/v2/images/\(id)/stage", body: ByteBuffer(bytes: bytes(2000)),
                                           contentType: "application/octet-stream").status == .contentTooLarge)
             #expect(try await client.send(.get, "/v2/images/\(id)").json["status"]?.stringValue == "queued", "a refused stage leaves the image queued")
-            #expect(staging.stagedSize(id) == nil)
+            #expect(try await staging.stagedSize(id) == nil)
         }
     }
 
@@ -245,7 +245,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(task["status"]?.stringValue == "success")
-            #expect(staging.stagedSize(id) == nil)
+            #expect(try await staging.stagedSize(id) == nil)
         }
     }
 
@@ -279,7 +279,7 @@ import Testing
             }
             #expect(task["status"]?.stringValue == "failure")
             #expect(task["message"]?.stringValue?.contains("interrupted 2 times") == true)
-            #expect(staging.stagedSize(id) == nil, "no staged data is left behind")
+            #expect(try await staging.stagedSize(id) == nil, "no staged data is left behind")
         }
     }
 
@@ -337,6 +337,36 @@ import Testing
         }
     }
 
+    /// Shared staging (several nodes): the staged data lives in a store every node reaches;
+    /// plugins work on a node-local copy that goes back to the store, and nothing is left in
+    /// either place afterwards.
+    @Test func sharedStagingKeepsStagedDataInTheStoreAndPluginsWorkOnALocalCopy() async throws {
+        let shared = InMemoryBlobStore(id: "staging")
+        let glimpse = try await TestGlimpse.make(sharedStaging: shared) { c in
+            c.enabledImportMethods = ["glance-direct"]
+            c.taskClaimTimeout = 1
+            c.importPlugins = ["image_decompression"]
+        }
+        let staging = try #require(glimpse.service.staging)
+        #expect(staging.isShared)
+        try await glimpse.test { client in
+            let data = bytes(300_000, seed: 5) + [UInt8](repeating: 7, count: 500_000)
+            let packed = try Self.compress(data, with: "gzip")
+            let id = try await client.create(as: Who.alice)
+            #expect(try await client.send(.put, "/v2/images/\(id)/stage", body: ByteBuffer(bytes: packed),
+                                          contentType: "application/octet-stream", as: Who.alice).status == .noContent)
+            #expect(shared.objectLocations == ["memory://staging/\(id)"], "the staged data is in the shared store")
+            #expect(try await staging.stagedSize(id) == Int64(packed.count))
+            #expect(try await client.send(.post, "/v2/images/\(id)/import", json: #"{"method": {"name": "glance-direct"}}"#,
+                                          as: Who.alice).status == .accepted)
+            let active = try await waitFor(client, id, status: "active")
+            #expect(active["size"] == .int(Int64(data.count)))
+            #expect(active["os_hash_value"]?.stringValue == Self.sha512(data))
+            #expect(shared.objectCount == 0, "staged data is removed from the shared store")
+            #expect(!FileManager.default.fileExists(atPath: staging.path(for: id)), "the local copy is removed")
+        }
+    }
+
     @Test func decompressionBombsStopAtTheSizeCap() async throws {
         let glimpse = try await Self.make { $0.importPlugins = ["image_decompression"]; $0.imageSizeCap = 1 << 20 }
         try await glimpse.test { client in
@@ -356,7 +386,7 @@ import Testing
             }
             #expect(task["status"]?.stringValue == "failure")
             #expect(task["message"]?.stringValue?.contains("exceeds the size limit") == true)
-            #expect(glimpse.service.staging?.stagedSize(id) == nil)
+            #expect(try await glimpse.service.staging?.stagedSize(id) == nil)
         }
     }
 }

@@ -22,7 +22,7 @@ struct TestGlimpse {
     let executor: SQLiteExecutor
 
     static func make(
-        clock: (@Sendable () -> Date)? = nil, extraStores: [any BlobStore] = [],
+        clock: (@Sendable () -> Date)? = nil, extraStores: [any BlobStore] = [], sharedStaging: (any BlobStore)? = nil,
         configure: (inout ImageServiceConfiguration) -> Void = { _ in }
     ) async throws -> TestGlimpse {
         let executor = try await SQLiteExecutor.open(path: ":memory:")
@@ -39,7 +39,9 @@ struct TestGlimpse {
         try await stagingStore.prepare()
         let service = ImageService(
             catalog: catalog, defaultStore: store, otherStores: extraStores, configuration: configuration,
-            staging: StagingArea(store: stagingStore, directory: stagingDir), clock: clock)
+            staging: sharedStaging.map { StagingArea(shared: $0, scratchStore: stagingStore, scratchDirectory: stagingDir) }
+                ?? StagingArea(store: stagingStore, directory: stagingDir),
+            clock: clock)
         let jobs = BackgroundJobs()
         let metadefs = MetadefService(catalog: catalog, configuration: configuration, clock: clock)
         let router = GlimpseRouter.build(service: service, configuration: APIConfiguration(), jobs: jobs, metadefs: metadefs)
