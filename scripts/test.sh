@@ -23,6 +23,7 @@ set -uo pipefail
 # Integration scripts (tests/integration/<name>), in the order they run. Add new ones here.
 INTEGRATION_TESTS=(
   test_scenario.py
+  test_scenario_postgres.py
   test_interrupted_upload.py
   test_streaming_memory.py
   test_glance_dropin.py
