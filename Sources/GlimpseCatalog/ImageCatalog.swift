@@ -18,6 +18,13 @@ public protocol ImageCatalog: Sendable {
     func image(id: String) async throws -> Image?
     @discardableResult
     func updateImage(_ image: Image, expecting status: ImageStatus?, unchangedSince: Date?) async throws -> Image
+    /// Reads the image inside one transaction that holds it, applies `change` and writes the
+    /// result (CAS on `status` when given): for a change that owns only some fields (a status
+    /// move, the data fields, one property), so it never writes back a stale copy of the rest.
+    /// `change` may throw to change nothing.
+    @discardableResult
+    func modifyImage(id: String, expecting status: ImageStatus?, _ change: @escaping @Sendable (inout Image) throws -> Void)
+        async throws -> Image
     /// Soft-deletes the image and its children; CAS on `status` like `updateImage`.
     func deleteImage(id: String, expecting status: ImageStatus?) async throws
     func listImages(_ query: ImageQuery, for principal: Principal) async throws -> [Image]

@@ -68,36 +68,64 @@ public struct SQLCatalog: ImageCatalog {
     }
 
     public func updateImage(_ image: Image, expecting status: ImageStatus?, unchangedSince: Date?) async throws -> Image {
-        var image = image
-        // Each change moves updated_at forward, so it can serve as the image's version.
-        image.updatedAt = max(now(), image.updatedAt.addingTimeInterval(Self.versionResolution * 4))
-        let stored = image
         try await db.withTransaction { tx in
-            let current = try await self.lockImage(tx, id: stored.id)
+            let current = try await self.lockImage(tx, id: image.id)
             if let unchangedSince, let current, let version = current["updated_at"].date,
                 abs(version.timeIntervalSince(unchangedSince)) > Self.versionResolution
             {
                 throw GlimpseError(.conflict, "The image was changed by another request; try again.", underlying: ImageChanged())
             }
-            var sql = "UPDATE images SET name = ?, size = ?, status = ?, updated_at = ?, disk_format = ?, container_format = ?, checksum = ?, owner = ?, min_disk = ?, min_ram = ?, protected = ?, virtual_size = ?, visibility = ?, os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND deleted = ?"
-            var binds: [SQLValue] = [
-                .optional(stored.name), .optional(stored.size), .text(stored.status.rawValue), .date(stored.updatedAt),
-                .optional(stored.diskFormat), .optional(stored.containerFormat), .optional(stored.checksum),
-                .optional(stored.owner), .int(Int64(stored.minDisk)), .int(Int64(stored.minRam)), .bool(stored.protected),
-                .optional(stored.virtualSize), .text(stored.visibility.rawValue), .bool(stored.osHidden),
-                .optional(stored.osHashAlgo), .optional(stored.osHashValue), .text(stored.id), .bool(false),
-            ]
-            if let status {
-                sql += " AND status = ?"
-                binds.append(.text(status.rawValue))
-            }
-            let changed = try await tx.query(sql + " RETURNING id", binds)
-            guard !changed.isEmpty else { throw try await self.casFailure(tx, id: stored.id) }
+            var stored = image
+            stored.updatedAt = self.nextVersion(after: current?["updated_at"].date ?? image.updatedAt)
             var previous = Image(id: stored.id, createdAt: stored.createdAt)
             try await self.loadChildren(tx, into: &previous, withLocations: true)
-            try await self.syncChildren(tx, stored, previous: previous)
+            try await self.write(tx, stored, previous: previous, expecting: status)
+            return stored
         }
-        return stored
+    }
+
+    public func modifyImage(
+        id: String, expecting status: ImageStatus?, _ change: @escaping @Sendable (inout Image) throws -> Void
+    ) async throws -> Image {
+        try await db.withTransaction { tx in
+            try await self.lockImage(tx, id: id)
+            let rows = try await tx.query("SELECT \(Self.imageColumns) FROM images WHERE id = ? AND deleted = ?", [.text(id), .bool(false)])
+            guard var image = rows.first.flatMap(Self.decodeImage) else { throw GlimpseError.imageNotFound(id) }
+            if let status, image.status != status {
+                throw GlimpseError.conflict("Image status transition conflict: the image is now \(image.status.rawValue).")
+            }
+            try await self.loadChildren(tx, into: &image, withLocations: true)
+            let previous = image
+            try change(&image)
+            image.updatedAt = self.nextVersion(after: previous.updatedAt)
+            try await self.write(tx, image, previous: previous, expecting: status)
+            return image
+        }
+    }
+
+    /// Each change moves updated_at forward, so it serves as the image's version.
+    func nextVersion(after version: Date) -> Date {
+        max(now(), version.addingTimeInterval(Self.versionResolution * 4))
+    }
+
+    /// Writes the image's row (a compare-and-swap on `status` when given) and the difference
+    /// of its children from `previous`.
+    func write(_ tx: any SQLQueryable, _ stored: Image, previous: Image, expecting status: ImageStatus?) async throws {
+        var sql = "UPDATE images SET name = ?, size = ?, status = ?, updated_at = ?, disk_format = ?, container_format = ?, checksum = ?, owner = ?, min_disk = ?, min_ram = ?, protected = ?, virtual_size = ?, visibility = ?, os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND deleted = ?"
+        var binds: [SQLValue] = [
+            .optional(stored.name), .optional(stored.size), .text(stored.status.rawValue), .date(stored.updatedAt),
+            .optional(stored.diskFormat), .optional(stored.containerFormat), .optional(stored.checksum),
+            .optional(stored.owner), .int(Int64(stored.minDisk)), .int(Int64(stored.minRam)), .bool(stored.protected),
+            .optional(stored.virtualSize), .text(stored.visibility.rawValue), .bool(stored.osHidden),
+            .optional(stored.osHashAlgo), .optional(stored.osHashValue), .text(stored.id), .bool(false),
+        ]
+        if let status {
+            sql += " AND status = ?"
+            binds.append(.text(status.rawValue))
+        }
+        let changed = try await tx.query(sql + " RETURNING id", binds)
+        guard !changed.isEmpty else { throw try await casFailure(tx, id: stored.id) }
+        try await syncChildren(tx, stored, previous: previous)
     }
 
     public func deleteImage(id: String, expecting status: ImageStatus?) async throws {

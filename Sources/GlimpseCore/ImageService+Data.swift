@@ -42,9 +42,7 @@ extension ImageService {
         if let declaredSize, declaredSize > configuration.imageSizeCap {
             throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(configuration.imageSizeCap) bytes.")
         }
-        var saving = image
-        saving.status = .saving
-        return try await catalog.updateImage(saving, expecting: .queued)
+        return try await catalog.modifyImage(id: id, expecting: .queued) { $0.status = .saving }
     }
 
     /// Streams the bytes `source` feeds through the size limit, the hashes and a staged write to
@@ -68,12 +66,14 @@ extension ImageService {
             await abandonUpload(saving, to: failure)
             throw Self.uploadError(error)
         }
-        var active = saving
-        data.apply(to: &active)
-        active.status = .active
-        active.locations = [.stored(data.location, in: store.id)]
+        let location = ImageLocation.stored(data.location, in: store.id)
         do {
-            return try await catalog.updateImage(active, expecting: .saving)
+            // Only the data fields and the status: what others changed meanwhile (a PATCH) stays.
+            return try await catalog.modifyImage(id: id, expecting: .saving) { image in
+                data.apply(to: &image)
+                image.status = .active
+                image.locations = [location]
+            }
         } catch {
             // Deleted (or otherwise changed) while we were writing: the data must not outlive it.
             await deleteData(at: .stored(data.location, in: store.id))
@@ -172,11 +172,11 @@ extension ImageService {
     /// v1's mismatches) with every data field cleared. If the image changed meanwhile (deleted
     /// during the upload), that change stands.
     func abandonUpload(_ saving: Image, to status: ImageStatus = .queued) async {
-        var abandoned = saving
-        abandoned.status = status
-        abandoned.clearData()
         do {
-            try await catalog.updateImage(abandoned, expecting: .saving)
+            try await catalog.modifyImage(id: saving.id, expecting: .saving) { image in
+                image.status = status
+                image.clearData()
+            }
         } catch {
             logger.info("upload cleanup found the image changed", metadata: ["image": "\(saving.id)", "error": "\(error)"])
         }

@@ -51,13 +51,13 @@ extension ImageService {
         if let declaredSize, declaredSize != size {
             throw GlimpseError.badRequest("The location holds \(size) bytes, not the declared \(declaredSize).")
         }
-        var active = image
-        active.status = .active
-        active.size = size
-        active.virtualSize = image.diskFormat == "raw" ? size : nil
-        active.checksum = checksum?.lowercased()
-        active.locations = [ImageLocation(url: url, metadataJSON: "{}")]
-        return try await catalog.updateImage(active, expecting: .queued)
+        return try await catalog.modifyImage(id: image.id, expecting: .queued) { active in
+            active.status = .active
+            active.size = size
+            active.virtualSize = active.diskFormat == "raw" ? size : nil
+            active.checksum = checksum?.lowercased()
+            active.locations = [ImageLocation(url: url, metadataJSON: "{}")]
+        }
     }
 
     /// v1 `x-glance-api-copy-from`: checks the request now, then copies the data from `url`

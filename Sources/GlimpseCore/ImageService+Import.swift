@@ -313,8 +313,7 @@ extension ImageService {
             guard image.status == expected else {
                 throw GlimpseError.conflict("Image \(id) is \(image.status.rawValue); the \(method) import needs it \(expected.rawValue).")
             }
-            image.status = .importing
-            image = try await catalog.updateImage(image, expecting: expected)
+            image = try await catalog.modifyImage(id: id, expecting: expected) { $0.status = .importing }
         }
         switch method {
         case "glance-direct":
@@ -409,31 +408,32 @@ extension ImageService {
     /// data is removed. A copy-image failure leaves the active image as it was, unlocked.
     func revertImport(_ id: String, task: ImageTask) async {
         let method = task.input?.objectValue?["import_req"]?.objectValue?["method"]?.objectValue?["name"]?.stringValue
-        for _ in 0..<5 {
-            do {
-                guard var image = try await catalog.image(id: id) else { break }
-                let holds = image.properties[Self.importTaskKey] == task.id
-                guard holds else { break }
+        let multiStore = configuration.multiStore
+        let taskID = task.id
+        do {
+            // In one transaction with the image held, so nothing changed meanwhile is written back.
+            let before = try await catalog.image(id: id)
+            let after = try await catalog.modifyImage(id: id, expecting: nil) { image in
+                guard image.properties[Self.importTaskKey] == taskID else { throw ImportLockLost() }
                 let previous = image.status
                 image.properties[Self.importTaskKey] = nil
                 let left = (image.properties[Self.importingKey] ?? "").split(separator: ",").map(String.init)
-                if configuration.multiStore {
+                if multiStore {
                     for store in left { image.properties[Self.failedKey] = Self.adding(store, to: image.properties[Self.failedKey]) }
                 }
-                image.properties[Self.importingKey] = configuration.multiStore ? "" : nil
-                var orphaned: [ImageLocation] = []
+                image.properties[Self.importingKey] = multiStore ? "" : nil
                 if method != "copy-image", previous == .importing || previous == .uploading || previous == .queued {
-                    orphaned = image.locations
                     image.status = .queued
                     image.clearData()
                     image.properties[Self.stageHostKey] = nil
                 }
-                _ = try await catalog.updateImage(image, expecting: previous)
-                for location in orphaned { await deleteData(at: location) }
-                break
-            } catch {
-                logger.info("import revert retried", metadata: ["image": "\(id)", "error": "\(error)"])
             }
+            // Data the reverted image no longer points at (written before the failure).
+            let kept = Set(after.locations.map(\.url))
+            for location in (before?.locations ?? []) where !kept.contains(location.url) { await deleteData(at: location) }
+        } catch is ImportLockLost {
+        } catch {
+            logger.info("import revert found the image gone or changed", metadata: ["image": "\(id)", "error": "\(error)"])
         }
         if method != "copy-image" { await staging?.remove(id) }
     }
@@ -458,9 +458,10 @@ extension ImageService {
                 if Task.isCancelled || error is CancellationError { throw CancellationError() }
                 logger.warning("copy-image failed", metadata: ["image": "\(id)", "store": "\(target)", "error": "\(error)"])
             }
+            let copied = location
             let recorded = await updateImport(id, task: task) { image in
                 image.properties[Self.importingKey] = Self.removing(target, from: image.properties[Self.importingKey])
-                if let location {
+                if let location = copied {
                     image.locations.append(.stored(location, in: target))
                 } else {
                     image.properties[Self.failedKey] = Self.adding(target, to: image.properties[Self.failedKey])
@@ -520,23 +521,30 @@ extension ImageService {
     /// Applies `change` to the image if it is still `status` and still locked by `task`,
     /// moving it to `to` if given.
     func updateImport(
-        _ id: String, task: String, status: ImageStatus = .active, to target: ImageStatus? = nil, _ change: (inout Image) -> Void
+        _ id: String, task: String, status: ImageStatus = .active, to target: ImageStatus? = nil,
+        _ change: @escaping @Sendable (inout Image) -> Void
     ) async -> Bool {
         for _ in 0..<5 {
             do {
-                guard var image = try await catalog.image(id: id), image.status == status,
-                      image.properties[Self.importTaskKey] == task
-                else { return false }
-                change(&image)
-                if let target { image.status = target }
-                _ = try await catalog.updateImage(image, expecting: status)
+                try await catalog.modifyImage(id: id, expecting: status) { image in
+                    guard image.properties[Self.importTaskKey] == task else { throw ImportLockLost() }
+                    change(&image)
+                    if let target { image.status = target }
+                }
                 return true
+            } catch is ImportLockLost {
+                return false
+            } catch let error as GlimpseError where error.code == .notFound || error.code == .conflict {
+                return false
             } catch {
                 logger.info("import progress update retried", metadata: ["image": "\(id)", "error": "\(error)"])
             }
         }
         return false
     }
+
+    /// The image no longer names this task as its importer.
+    struct ImportLockLost: Error {}
 
     static func removing(_ store: String, from list: String?) -> String {
         (list ?? "").split(separator: ",").map(String.init).filter { $0 != store }.joined(separator: ",")

@@ -27,9 +27,7 @@ extension ImageService {
         if try await staging.stagedSize(id) != nil {
             throw GlimpseError.conflict("The image \(id) has data on staging")
         }
-        var uploading = image
-        uploading.status = .uploading
-        uploading = try await catalog.updateImage(uploading, expecting: .queued)
+        try await catalog.modifyImage(id: id, expecting: .queued) { $0.status = .uploading }
 
         let size: Int64
         do {
@@ -54,21 +52,19 @@ extension ImageService {
                 throw error
             }
         } catch {
-            var back = uploading
-            back.status = .queued
-            back.size = nil
-            _ = try? await catalog.updateImage(back, expecting: .uploading)
+            _ = try? await catalog.modifyImage(id: id, expecting: .uploading) { image in
+                image.status = .queued
+                image.size = nil
+            }
             throw Self.uploadError(error)
         }
-        for _ in 0..<5 {
-            guard var current = try await catalog.image(id: id), current.status == .uploading else { break }
-            current.size = size
-            if let url = configuration.workerSelfReferenceURL { current.properties[Self.stageHostKey] = url }
-            do {
-                return try await catalog.updateImage(current, expecting: .uploading)
-            } catch let e as GlimpseError where e.code == .conflict {
-                continue
+        let host = configuration.workerSelfReferenceURL
+        do {
+            return try await catalog.modifyImage(id: id, expecting: .uploading) { image in
+                image.size = size
+                if let host { image.properties[Self.stageHostKey] = host }
             }
+        } catch let e as GlimpseError where e.code == .conflict || e.code == .notFound {
         }
         // Deleted (or otherwise changed) while staging: the staged data must not outlive it.
         await staging.remove(id)

@@ -74,9 +74,14 @@ extension ImageService {
         guard let index = image.locations.firstIndex(where: { $0.status == "active" && $0.storeID == storeID }) else {
             throw GlimpseError.notFound("Image \(imageID) is not stored in store \(storeID).")
         }
-        var updated = image
-        let removed = updated.locations.remove(at: index)
-        _ = try await catalog.updateImage(updated, expecting: .active)
+        let removed = image.locations[index]
+        try await catalog.modifyImage(id: imageID, expecting: .active) { image in
+            guard image.locations.filter({ $0.status == "active" }).count > 1 else {
+                throw GlimpseError.forbidden(
+                    "Cannot delete image data from the only store containing it. Consider deleting the image instead.")
+            }
+            image.locations.removeAll { $0.url == removed.url }
+        }
         await deleteData(at: removed)
     }
 

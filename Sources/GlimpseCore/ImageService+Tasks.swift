@@ -105,8 +105,7 @@ extension ImageService {
         try await downloadToStaging(image.id, from: from, staging: staging, progress: progress)
         guard let size = try await staging.stagedSize(image.id) else { throw GlimpseError.conflict("The staged data disappeared.") }
         if image.status == .queued {
-            image.status = .saving
-            image = try await catalog.updateImage(image, expecting: .queued)
+            image = try await catalog.modifyImage(id: image.id, expecting: .queued) { $0.status = .saving }
         }
         let store = defaultStore
         _ = try await ingest(image, into: store, declaredSize: size, expectedChecksum: nil, failure: .queued, mismatch: .queued) { feed in

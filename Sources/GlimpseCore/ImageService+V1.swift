@@ -8,6 +8,12 @@ extension ImageService {
     public func updateV1(
         _ id: String, fields: JSONObject, properties: [String: String], purge: Bool, principal: Principal
     ) async throws -> Image {
+        try await readModifyWrite { try await updateV1Once(id, fields: fields, properties: properties, purge: purge, principal: principal) }
+    }
+
+    func updateV1Once(
+        _ id: String, fields: JSONObject, properties: [String: String], purge: Bool, principal: Principal
+    ) async throws -> Image {
         let image = try await visibleImage(id, principal: principal)
         guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
@@ -26,7 +32,7 @@ extension ImageService {
             try attributes.set(key, to: .string(value), on: &changed, principal: principal)
         }
         if changed == image { return image }
-        return try await catalog.updateImage(changed, expecting: image.status)
+        return try await catalog.updateImage(changed, expecting: image.status, unchangedSince: image.updatedAt)
     }
 
     /// `PUT /v1/images/{id}/members`: the membership list becomes exactly `members`.

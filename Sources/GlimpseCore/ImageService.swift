@@ -193,9 +193,7 @@ public struct ImageService: Sendable {
             let verb = to == .active ? "reactivate" : "deactivate"
             throw GlimpseError.forbidden("Not allowed to \(verb) image in status '\(image.status.rawValue)'")
         }
-        var changed = image
-        changed.status = to
-        try await catalog.updateImage(changed, expecting: from)
+        try await catalog.modifyImage(id: id, expecting: from) { $0.status = to }
     }
 
     // MARK: tags

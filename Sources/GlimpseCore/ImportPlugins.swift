@@ -102,9 +102,10 @@ extension ImageService {
     /// time whether the caller's roles exempt it).
     func injectMetadata(_ image: Image) async throws -> Image {
         guard !configuration.injectProperties.isEmpty else { return image }
-        var changed = image
-        for (key, value) in configuration.injectProperties { changed.properties[key] = value }
-        return try await catalog.updateImage(changed, expecting: image.status)
+        let inject = configuration.injectProperties
+        return try await catalog.modifyImage(id: image.id, expecting: image.status) { changed in
+            for (key, value) in inject { changed.properties[key] = value }
+        }
     }
 
     // MARK: image_conversion
@@ -147,11 +148,12 @@ extension ImageService {
             throw error
         }
         try replace(path, with: output)
-        var changed = image
-        changed.diskFormat = target
-        changed.containerFormat = "bare"
-        changed.virtualSize = info.virtualSize
-        return try await catalog.updateImage(changed, expecting: image.status)
+        let virtualSize = info.virtualSize
+        return try await catalog.modifyImage(id: image.id, expecting: image.status) { changed in
+            changed.diskFormat = target
+            changed.containerFormat = "bare"
+            changed.virtualSize = virtualSize
+        }
     }
 
     struct QemuInfo {

@@ -71,6 +71,8 @@ public struct S3BlobStore: BlobStore, DefersCleanups {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: connectTimeout, read: readTimeout))
         configuration.decompression = .disabled
+        // One connection per transfer in flight (see SwiftBlobStore.objectStoreConnectionsPerHost).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = SwiftBlobStore.objectStoreConnectionsPerHost
         return configuration
     }
 

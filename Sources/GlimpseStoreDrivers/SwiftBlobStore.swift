@@ -59,12 +59,19 @@ public struct SwiftBlobStore: BlobStore, DefersCleanups {
     /// redirects (a token is never sent elsewhere), no decompression, and no retried connection
     /// attempts: a refused connection (Swift stopped) is a 503 at once, not after the connect
     /// timeout of backing-off retries; an unanswered one still waits for the connect timeout.
+    /// Connections an object store client opens to one host at most.
+    public static let objectStoreConnectionsPerHost = 256
+
     public static func clientConfiguration(_ configuration: SwiftStoreConfiguration) -> HTTPClient.Configuration {
         var c = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: configuration.connectTimeout, read: configuration.readTimeout))
         c.decompression = .disabled
         c.connectionPool.retryConnectionEstablishment = false
+        // Every upload and download in flight holds a connection for its whole length; with
+        // AsyncHTTPClient's default of 8 per host, the ninth waits only the connect timeout for
+        // one and fails (seen with 32 clients on three nodes).
+        c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = objectStoreConnectionsPerHost
         return c
     }
 

@@ -120,7 +120,7 @@ import Testing
     static func make(configure: @escaping (inout ImageServiceConfiguration) -> Void = { _ in }) async throws -> TestGlimpse {
         try await TestGlimpse.make(configure: { c in
             c.enabledImportMethods = ["glance-direct", "web-download"]
-            c.taskClaimTimeout = 1
+            c.taskClaimTimeout = 30  // a loaded CI machine may delay a heartbeat by seconds
             configure(&c)
         })
     }
@@ -344,7 +344,7 @@ import Testing
         let shared = InMemoryBlobStore(id: "staging")
         let glimpse = try await TestGlimpse.make(sharedStaging: shared) { c in
             c.enabledImportMethods = ["glance-direct"]
-            c.taskClaimTimeout = 1
+            c.taskClaimTimeout = 30
             c.importPlugins = ["image_decompression"]
         }
         let staging = try #require(glimpse.service.staging)
