@@ -7,6 +7,7 @@
 #   bash scripts/multinode.sh stop         stops the nodes and the balancer, and PostgreSQL and
 #                                          Swift when this script started them
 #   bash scripts/multinode.sh kill-node N  SIGKILL node N (a crash, for fail-over demos)
+#   bash scripts/multinode.sh stop-node N  SIGTERM node N (a graceful stop)
 #   bash scripts/multinode.sh start-node N starts node N again
 #   bash scripts/multinode.sh env          the run's facts as `export` lines (also in $RUN/env.sh)
 #
@@ -303,6 +304,13 @@ cmd_kill_node() {
   say "node $n (pid $pid) killed"
 }
 
+cmd_stop_node() {
+  load_env
+  local n=${1:?node number}
+  stop_pid "$(pid_of "$RUN/node$n/pid")"
+  say "node $n stopped"
+}
+
 cmd_start_node() {
   load_env
   [ -x "$BIN" ] || die "no glimpse binary at $BIN"
@@ -314,7 +322,8 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   kill-node) cmd_kill_node "${2:-}" ;;
+  stop-node) cmd_stop_node "${2:-}" ;;
   start-node) cmd_start_node "${2:-}" ;;
   env) load_env; cat "$RUN/env.sh" ;;
-  *) echo "usage: $0 start|stop|status|kill-node N|start-node N|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|kill-node N|stop-node N|start-node N|env" >&2; exit 2 ;;
 esac
