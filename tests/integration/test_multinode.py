@@ -381,7 +381,8 @@ class Workload:
         got = {k: v for k, v in doc.items() if k.startswith("p_")}
         if got != props or set(doc.get("tags", [])) != tags:
             self.fail("patch", "PATCH", f"/v2/images/{img.id}", "-", r,
-                      f"after the patch: properties {got} tags {doc.get('tags')}, want {props} {sorted(tags)}")
+                      f"after the patch {ops}: properties {got} tags {doc.get('tags')}, want {props} {sorted(tags)} "
+                      f"(status {doc.get('status')})")
 
     def op_tags(self, rng, req, ident, mine, live, tid):
         img = rng.choice(live)
