@@ -16,8 +16,23 @@ import UnixSignals
 /// Wiring: concrete catalog and stores from the configuration, the service, the router, and
 /// the HTTP server as one `Service` in one `ServiceGroup`.
 public enum GlimpseApp {
-    /// Opens the catalog (creating the SQLite file's directory) and migrates it.
-    public static func openCatalog(_ configuration: GlimpseConfiguration, logger: Logger) async throws -> (SQLCatalog, SQLiteExecutor) {
+    /// Opens the catalog (PostgreSQL for a `postgresql://` connection; otherwise SQLite, creating
+    /// the file's directory) and migrates it.
+    public static func openCatalog(_ configuration: GlimpseConfiguration, logger: Logger) async throws -> (SQLCatalog, any SQLExecutor) {
+        if configuration.usesPostgres {
+            var options = PostgresExecutor.Options()
+            options.poolSize = configuration.databasePoolSize
+            options.statementTimeout = .milliseconds(configuration.databaseStatementTimeoutMilliseconds)
+            let executor = try await PostgresExecutor.open(url: configuration.databaseConnection, options: options, logger: logger)
+            let catalog = SQLCatalog(executor: executor)
+            do {
+                try await catalog.migrate()
+            } catch {
+                try? await executor.close()
+                throw error
+            }
+            return (catalog, executor)
+        }
         let path = try configuration.sqlitePath()
         if path != ":memory:" {
             let dir = (absolutePath(path) as NSString).deletingLastPathComponent
@@ -229,7 +244,7 @@ public enum GlimpseApp {
 
     /// What must be closed after the service group ends.
     public struct Resources: Sendable {
-        let executor: SQLiteExecutor
+        let executor: any SQLExecutor
         let httpClient: HTTPClient
         let keystoneHTTP: HTTPClient?
         let storeClients: ClientPool

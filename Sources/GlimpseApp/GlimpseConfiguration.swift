@@ -26,7 +26,10 @@ public enum Options {
         .init(key: "DEFAULT.bind_host", defaultValue: "0.0.0.0", help: "Address to listen on."),
         .init(key: "DEFAULT.bind_port", defaultValue: "9292", help: "Port to listen on (0 picks a free one)."),
         .init(key: "database.connection", defaultValue: "sqlite:///data/glimpse.db",
-              help: "Catalog database URL (sqlite:///relative.db, sqlite:////absolute.db)."),
+              help: "Catalog database URL (sqlite:///relative.db, sqlite:////absolute.db, postgresql://user:pass@host:port/db)."),
+        .init(key: "database.max_pool_size", defaultValue: "10", help: "PostgreSQL: connections each node opens at most."),
+        .init(key: "database.glimpse_statement_timeout", defaultValue: "30000",
+              help: "PostgreSQL: milliseconds a catalog statement may run before it is cancelled (503)."),
         .init(key: "glance_store.default_store", defaultValue: "file", help: "Store for new image data (file)."),
         .init(key: "glance_store.filesystem_store_datadir", defaultValue: "data/images",
               help: "Directory of the filesystem store."),
@@ -147,6 +150,9 @@ public struct GlimpseConfiguration: Sendable {
     public var bindPort: Int
     public var databaseConnection: String
     public var sqlitePoolSize: Int
+    /// `[database] max_pool_size` and `glimpse_statement_timeout` (PostgreSQL).
+    public var databasePoolSize: Int
+    public var databaseStatementTimeoutMilliseconds: Int
     /// Every configured store; in single-store mode the ids are the type names.
     public var stores: [StoreConfiguration]
     public var defaultStoreID: String
@@ -195,6 +201,8 @@ public struct GlimpseConfiguration: Sendable {
         guard (0...65535).contains(bindPort) else { throw ConfigurationError("bind_port must be between 0 and 65535") }
         databaseConnection = value("database.connection") ?? ""
         sqlitePoolSize = try int("DEFAULT.sqlite_pool_size")
+        databasePoolSize = try int("database.max_pool_size")
+        databaseStatementTimeoutMilliseconds = try int("database.glimpse_statement_timeout")
 
         let flavor = value("paste_deploy.flavor") ?? ""
         let strategy = value("DEFAULT.auth_strategy") ?? "noauth"
@@ -456,11 +464,18 @@ public struct GlimpseConfiguration: Sendable {
         return path
     }
 
+    /// Whether `database.connection` names PostgreSQL (`postgresql://`, `postgres://`, or
+    /// SQLAlchemy's `postgresql+driver://`).
+    public var usesPostgres: Bool {
+        let scheme = databaseConnection.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+        return scheme == "postgresql" || scheme == "postgres" || scheme.hasPrefix("postgresql+")
+    }
+
     /// The SQLite file path of `database.connection`, SQLAlchemy style.
     public func sqlitePath() throws -> String {
         let url = databaseConnection
         guard url.hasPrefix("sqlite:") else {
-            throw ConfigurationError("[database] connection: only sqlite:// URLs are supported yet")
+            throw ConfigurationError("[database] connection: expected sqlite:///path or postgresql://user:pass@host:port/db")
         }
         var rest = String(url.dropFirst("sqlite:".count))
         if let q = rest.firstIndex(of: "?") { rest = String(rest[..<q]) }

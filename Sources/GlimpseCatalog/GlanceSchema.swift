@@ -5,9 +5,12 @@
 enum GlanceSchema {
     static let alembicHead = "2024_1_contract01"
 
-    static func statements(booleanType: String = "BOOLEAN", datetimeType: String = "DATETIME") -> [String] {
-        let B = booleanType
-        let T = datetimeType
+    static func statements(_ dialect: SQLDialect = .sqlite) -> [String] {
+        let B = "BOOLEAN"
+        // SQLAlchemy's DateTime: DATETIME text in SQLite, `timestamp without time zone` in PostgreSQL.
+        let T = dialect == .postgres ? "TIMESTAMP WITHOUT TIME ZONE" : "DATETIME"
+        // Integer primary keys autoincrement: SQLite's rowid alias, PostgreSQL's SERIAL.
+        let ID = dialect == .postgres ? "id SERIAL NOT NULL PRIMARY KEY" : "id INTEGER NOT NULL PRIMARY KEY"
         let softDelete = "created_at \(T) NOT NULL, updated_at \(T), deleted_at \(T), deleted \(B) NOT NULL"
         return [
             "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
@@ -30,7 +33,7 @@ enum GlanceSchema {
             "CREATE INDEX IF NOT EXISTS visibility_image_idx ON images (visibility)",
             """
             CREATE TABLE IF NOT EXISTS image_properties (
-              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              \(ID), image_id VARCHAR(36) NOT NULL REFERENCES images (id),
               name VARCHAR(255) NOT NULL, value TEXT, \(softDelete),
               CONSTRAINT ix_image_properties_image_id_name UNIQUE (image_id, name))
             """,
@@ -38,14 +41,14 @@ enum GlanceSchema {
             "CREATE INDEX IF NOT EXISTS ix_image_properties_image_id ON image_properties (image_id)",
             """
             CREATE TABLE IF NOT EXISTS image_locations (
-              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              \(ID), image_id VARCHAR(36) NOT NULL REFERENCES images (id),
               value TEXT NOT NULL, \(softDelete), meta_data TEXT, status VARCHAR(30) DEFAULT 'active' NOT NULL)
             """,
             "CREATE INDEX IF NOT EXISTS ix_image_locations_deleted ON image_locations (deleted)",
             "CREATE INDEX IF NOT EXISTS ix_image_locations_image_id ON image_locations (image_id)",
             """
             CREATE TABLE IF NOT EXISTS image_members (
-              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              \(ID), image_id VARCHAR(36) NOT NULL REFERENCES images (id),
               member VARCHAR(255) NOT NULL, can_share \(B) NOT NULL, \(softDelete),
               status VARCHAR(20) DEFAULT 'pending' NOT NULL,
               CONSTRAINT image_members_image_id_member_deleted_at_key UNIQUE (image_id, member, deleted_at))
@@ -55,7 +58,7 @@ enum GlanceSchema {
             "CREATE INDEX IF NOT EXISTS ix_image_members_image_id_member ON image_members (image_id, member)",
             """
             CREATE TABLE IF NOT EXISTS image_tags (
-              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL REFERENCES images (id),
+              \(ID), image_id VARCHAR(36) NOT NULL REFERENCES images (id),
               value VARCHAR(255) NOT NULL, \(softDelete))
             """,
             "CREATE INDEX IF NOT EXISTS ix_image_tags_image_id ON image_tags (image_id)",
@@ -78,14 +81,14 @@ enum GlanceSchema {
             """,
             """
             CREATE TABLE IF NOT EXISTS metadef_namespaces (
-              id INTEGER NOT NULL PRIMARY KEY, namespace VARCHAR(80) NOT NULL, display_name VARCHAR(80),
+              \(ID), namespace VARCHAR(80) NOT NULL, display_name VARCHAR(80),
               description TEXT, visibility VARCHAR(32), protected \(B), owner VARCHAR(255) NOT NULL,
               created_at \(T) NOT NULL, updated_at \(T), CONSTRAINT uq_metadef_namespaces_namespace UNIQUE (namespace))
             """,
             "CREATE INDEX IF NOT EXISTS ix_metadef_namespaces_owner ON metadef_namespaces (owner)",
             """
             CREATE TABLE IF NOT EXISTS metadef_resource_types (
-              id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(80) NOT NULL, protected \(B) NOT NULL,
+              \(ID), name VARCHAR(80) NOT NULL, protected \(B) NOT NULL,
               created_at \(T) NOT NULL, updated_at \(T), CONSTRAINT uq_metadef_resource_types_name UNIQUE (name))
             """,
             """
@@ -98,33 +101,33 @@ enum GlanceSchema {
             "CREATE INDEX IF NOT EXISTS ix_metadef_ns_res_types_namespace_id ON metadef_namespace_resource_types (namespace_id)",
             """
             CREATE TABLE IF NOT EXISTS metadef_objects (
-              id INTEGER NOT NULL PRIMARY KEY, namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+              \(ID), namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
               name VARCHAR(80) NOT NULL, description TEXT, required TEXT, json_schema TEXT NOT NULL,
               created_at \(T) NOT NULL, updated_at \(T), CONSTRAINT uq_metadef_objects_namespace_id_name UNIQUE (namespace_id, name))
             """,
             "CREATE INDEX IF NOT EXISTS ix_metadef_objects_name ON metadef_objects (name)",
             """
             CREATE TABLE IF NOT EXISTS metadef_properties (
-              id INTEGER NOT NULL PRIMARY KEY, namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+              \(ID), namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
               name VARCHAR(80) NOT NULL, json_schema TEXT NOT NULL, created_at \(T) NOT NULL, updated_at \(T),
               CONSTRAINT uq_metadef_properties_namespace_id_name UNIQUE (namespace_id, name))
             """,
             "CREATE INDEX IF NOT EXISTS ix_metadef_properties_name ON metadef_properties (name)",
             """
             CREATE TABLE IF NOT EXISTS metadef_tags (
-              id INTEGER NOT NULL PRIMARY KEY, namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+              \(ID), namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
               name VARCHAR(80) NOT NULL, created_at \(T) NOT NULL, updated_at \(T),
               CONSTRAINT uq_metadef_tags_namespace_id_name UNIQUE (namespace_id, name))
             """,
             "CREATE INDEX IF NOT EXISTS ix_metadef_tags_name ON metadef_tags (name)",
             """
             CREATE TABLE IF NOT EXISTS node_reference (
-              node_reference_id INTEGER NOT NULL PRIMARY KEY, node_reference_url VARCHAR(255) NOT NULL,
+              node_reference_\(ID), node_reference_url VARCHAR(255) NOT NULL,
               CONSTRAINT uq_node_reference_node_reference_url UNIQUE (node_reference_url))
             """,
             """
             CREATE TABLE IF NOT EXISTS cached_images (
-              id INTEGER NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL, last_accessed \(T) NOT NULL,
+              \(ID), image_id VARCHAR(36) NOT NULL, last_accessed \(T) NOT NULL,
               last_modified \(T) NOT NULL, size BIGINT NOT NULL, hits INTEGER NOT NULL, checksum VARCHAR(32),
               node_reference_id INTEGER NOT NULL REFERENCES node_reference (node_reference_id),
               CONSTRAINT ix_cached_images_image_id_node_reference_id UNIQUE (image_id, node_reference_id))

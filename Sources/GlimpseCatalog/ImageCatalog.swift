@@ -6,14 +6,18 @@ import GlimpseDomain
 /// Contract (checked by `CatalogConformance`):
 /// - `createImage` fails with `.conflict` when the id exists, soft-deleted rows included (OSSN-0075);
 /// - `updateImage(_:expecting:)` is a compare-and-swap on `status`: it changes nothing and throws
-///   `.conflict` when the stored status differs, `.notFound` when the image is gone;
+///   `.conflict` when the stored status differs, `.notFound` when the image is gone; with
+///   `unchangedSince` it is also a compare-and-swap on the whole image (its `updated_at`), so a
+///   read-modify-write from any node never overwrites a change it did not see (`ImageChanged`);
+/// - `addMember` counts the members and inserts in one transaction holding the image's row, so
+///   the quota holds across nodes;
 /// - deleted images are invisible to `image(id:)` and `listImages`;
 /// - `listImages` applies the caller's visibility (owner, public, community, membership) in the query.
 public protocol ImageCatalog: Sendable {
     func createImage(_ image: Image) async throws
     func image(id: String) async throws -> Image?
     @discardableResult
-    func updateImage(_ image: Image, expecting status: ImageStatus?) async throws -> Image
+    func updateImage(_ image: Image, expecting status: ImageStatus?, unchangedSince: Date?) async throws -> Image
     /// Soft-deletes the image and its children; CAS on `status` like `updateImage`.
     func deleteImage(id: String, expecting status: ImageStatus?) async throws
     func listImages(_ query: ImageQuery, for principal: Principal) async throws -> [Image]
@@ -38,13 +42,34 @@ public protocol ImageCatalog: Sendable {
 
     func members(imageID: String) async throws -> [ImageMember]
     func member(imageID: String, memberID: String) async throws -> ImageMember?
-    /// `.conflict` if the project is already a member.
-    func addMember(_ member: ImageMember) async throws
+    /// `.conflict` if the project is already a member, `.payloadTooLarge` if the image has
+    /// `limit` members already.
+    func addMember(_ member: ImageMember, limit: Int) async throws
     func updateMember(_ member: ImageMember) async throws
     func removeMember(imageID: String, memberID: String) async throws
 
     /// Creates or upgrades the schema (idempotent).
     func migrate() async throws
+}
+
+extension ImageCatalog {
+    /// The status compare-and-swap alone (the writer owns the image in that status).
+    @discardableResult
+    public func updateImage(_ image: Image, expecting status: ImageStatus?) async throws -> Image {
+        try await updateImage(image, expecting: status, unchangedSince: nil)
+    }
+
+    public func addMember(_ member: ImageMember) async throws {
+        try await addMember(member, limit: Int.max)
+    }
+}
+
+/// Marks the `.conflict` an `unchangedSince` update throws when another request changed the
+/// image first: the caller reads it again and re-applies its change.
+public struct ImageChanged: Error {}
+
+extension GlimpseError {
+    public var isImageChanged: Bool { underlying is ImageChanged }
 }
 
 /// A `pending_delete` image and the locations whose data is still to be deleted.

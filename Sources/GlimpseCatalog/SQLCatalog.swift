@@ -15,7 +15,12 @@ public struct SQLCatalog: ImageCatalog {
 
     public func migrate() async throws {
         try await db.withTransaction { tx in
-            for statement in GlanceSchema.statements() {
+            // Nodes starting together migrate one at a time (PostgreSQL's DDL is transactional;
+            // SQLite's write transaction is exclusive already).
+            if tx.dialect == .postgres {
+                _ = try await tx.query("SELECT pg_advisory_xact_lock(?)", [.int(Self.migrationLockKey)])
+            }
+            for statement in GlanceSchema.statements(tx.dialect) {
                 _ = try await tx.query(statement, [])
             }
             let current = try await tx.query("SELECT version_num FROM alembic_version", [])
@@ -25,12 +30,24 @@ public struct SQLCatalog: ImageCatalog {
         }
     }
 
+    /// The advisory lock key migrations hold ("glimpse" in ASCII).
+    static let migrationLockKey: Int64 = 0x676c_696d_7073_65
+
     // MARK: images
 
     static let imageColumns =
         "id, name, size, status, created_at, updated_at, deleted_at, deleted, disk_format, container_format, checksum, owner, min_disk, min_ram, protected, virtual_size, visibility, os_hidden, os_hash_algo, os_hash_value"
 
     public func createImage(_ image: Image) async throws {
+        do {
+            try await insertImage(image)
+        } catch let error as GlimpseError where error.code == .conflict {
+            // Also what two nodes creating the same id at once get from the primary key.
+            throw GlimpseError.conflict("An image with identifier \(image.id) already exists")
+        }
+    }
+
+    func insertImage(_ image: Image) async throws {
         try await db.withTransaction { tx in
             let existing = try await tx.query("SELECT id FROM images WHERE id = ?", [.text(image.id)])
             guard existing.isEmpty else {
@@ -50,11 +67,18 @@ public struct SQLCatalog: ImageCatalog {
         return image
     }
 
-    public func updateImage(_ image: Image, expecting status: ImageStatus?) async throws -> Image {
+    public func updateImage(_ image: Image, expecting status: ImageStatus?, unchangedSince: Date?) async throws -> Image {
         var image = image
-        image.updatedAt = now()
+        // Each change moves updated_at forward, so it can serve as the image's version.
+        image.updatedAt = max(now(), image.updatedAt.addingTimeInterval(Self.versionResolution * 4))
         let stored = image
         try await db.withTransaction { tx in
+            let current = try await self.lockImage(tx, id: stored.id)
+            if let unchangedSince, let current, let version = current["updated_at"].date,
+                abs(version.timeIntervalSince(unchangedSince)) > Self.versionResolution
+            {
+                throw GlimpseError(.conflict, "The image was changed by another request; try again.", underlying: ImageChanged())
+            }
             var sql = "UPDATE images SET name = ?, size = ?, status = ?, updated_at = ?, disk_format = ?, container_format = ?, checksum = ?, owner = ?, min_disk = ?, min_ram = ?, protected = ?, virtual_size = ?, visibility = ?, os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND deleted = ?"
             var binds: [SQLValue] = [
                 .optional(stored.name), .optional(stored.size), .text(stored.status.rawValue), .date(stored.updatedAt),
@@ -86,6 +110,7 @@ public struct SQLCatalog: ImageCatalog {
     func softDelete(id: String, expecting status: ImageStatus?, as newStatus: ImageStatus) async throws {
         let t = now()
         try await db.withTransaction { tx in
+            try await self.lockImage(tx, id: id)
             var sql = "UPDATE images SET status = ?, deleted = ?, deleted_at = ?, updated_at = ? WHERE id = ? AND deleted = ?"
             var binds: [SQLValue] = [.text(newStatus.rawValue), .bool(true), .date(t), .date(t), .text(id), .bool(false)]
             if let status {
@@ -104,6 +129,18 @@ public struct SQLCatalog: ImageCatalog {
                 "UPDATE image_locations SET deleted = ?, deleted_at = ?, updated_at = ?, status = ? WHERE image_id = ? AND deleted = ?",
                 [.bool(true), .date(t), .date(t), .text(newStatus.rawValue), .text(id), .bool(false)])
         }
+    }
+
+    /// Two timestamps closer than this are the same version (both SQLite's text and
+    /// PostgreSQL's `timestamp` keep microseconds; a Date's round trip may move one).
+    static let versionResolution: TimeInterval = 0.000_002
+
+    /// Holds the image's row until the transaction ends (PostgreSQL), so that what the
+    /// transaction reads of the image stays true until it commits; SQLite's write transactions
+    /// are exclusive already. Returns the row, or nil when there is none.
+    @discardableResult
+    func lockImage(_ tx: any SQLQueryable, id: String) async throws -> SQLRow? {
+        try await tx.query("SELECT id, status, deleted, updated_at FROM images WHERE id = ?\(tx.dialect.forUpdate)", [.text(id)]).first
     }
 
     /// Explains why a compare-and-swap changed nothing.
@@ -258,13 +295,18 @@ public struct SQLCatalog: ImageCatalog {
         ).compactMap(Self.decodeMember).first
     }
 
-    public func addMember(_ member: ImageMember) async throws {
+    public func addMember(_ member: ImageMember, limit: Int) async throws {
         try await db.withTransaction { tx in
+            guard let image = try await self.lockImage(tx, id: member.imageID), !image["deleted"].bool else {
+                throw GlimpseError.imageNotFound(member.imageID)
+            }
             let existing = try await tx.query(
-                "SELECT id FROM image_members WHERE image_id = ? AND member = ? AND deleted = ?",
-                [.text(member.imageID), .text(member.memberID), .bool(false)])
-            guard existing.isEmpty else {
+                "SELECT member FROM image_members WHERE image_id = ? AND deleted = ?", [.text(member.imageID), .bool(false)])
+            guard !existing.contains(where: { $0["member"].string == member.memberID }) else {
                 throw GlimpseError.conflict("Member \(member.memberID) already exists for image \(member.imageID).")
+            }
+            guard existing.count < limit else {
+                throw GlimpseError.tooLarge("Maximum number of image members exceeded (\(limit)).")
             }
             _ = try await tx.query(
                 "INSERT INTO image_members (image_id, member, can_share, created_at, updated_at, deleted, status) VALUES (?, ?, ?, ?, ?, ?, ?)",

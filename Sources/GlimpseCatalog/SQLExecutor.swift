@@ -62,6 +62,8 @@ public struct SQLRow: Sendable {
 
 /// Something that runs SQL: a connection inside a transaction, or the pool outside one.
 public protocol SQLQueryable: Sendable {
+    /// Which SQL the statements may use where SQLite and PostgreSQL differ.
+    var dialect: SQLDialect { get }
     /// Runs one statement with `?` placeholders.
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
 }
@@ -69,8 +71,19 @@ public protocol SQLQueryable: Sendable {
 /// A database behind the catalog. SQLite and PostgreSQL each get a thin executor.
 public protocol SQLExecutor: SQLQueryable {
     /// Runs `body` in one write transaction; rolls back if it throws.
-    func withTransaction<T: Sendable>(_ body: @Sendable (any SQLQueryable) async throws -> T) async throws -> T
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLQueryable) async throws -> T) async throws -> T
     func close() async throws
+}
+
+/// Where the catalog's SQL differs between SQLite and PostgreSQL.
+public enum SQLDialect: Sendable {
+    case sqlite, postgres
+
+    /// Locks the selected rows until the transaction ends. SQLite needs none: its write
+    /// transactions (`BEGIN IMMEDIATE`) already run one at a time.
+    public var forUpdate: String { self == .postgres ? " FOR UPDATE" : "" }
+    /// Locks the selected rows and passes over rows another transaction holds (task claims).
+    public var forUpdateSkipLocked: String { self == .postgres ? " FOR UPDATE SKIP LOCKED" : "" }
 }
 
 /// The timestamp text SQLAlchemy writes for Glance's DATETIME columns in SQLite.

@@ -17,6 +17,7 @@ public final class SQLiteExecutor: SQLExecutor {
     let writer: ConnectionPool<SQLiteConnection>
     let threadPool: NIOThreadPool
     static let busyTimeoutMilliseconds = 10_000
+    public var dialect: SQLDialect { .sqlite }
 
     /// Opens `path` (created if missing) with `poolSize` reader connections plus one writer;
     /// `:memory:` gets a single connection for both.
@@ -57,7 +58,7 @@ public final class SQLiteExecutor: SQLExecutor {
         return try await (isRead ? readers : writer).withConnection { try await Self.run($0, sql, binds) }
     }
 
-    public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLQueryable) async throws -> T) async throws -> T {
+    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLQueryable) async throws -> T) async throws -> T {
         try await writer.withConnection { connection in
             _ = try await Self.run(connection, "BEGIN IMMEDIATE", [])
             do {
@@ -80,6 +81,7 @@ public final class SQLiteExecutor: SQLExecutor {
 
     struct Transaction: SQLQueryable {
         let connection: SQLiteConnection
+        var dialect: SQLDialect { .sqlite }
         func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
             try await SQLiteExecutor.run(connection, sql, binds)
         }

@@ -130,7 +130,7 @@ extension SQLCatalog: TaskCatalog {
         return try await db.withTransaction { tx -> ImageTask? in
             let marks = Array(repeating: "?", count: types.count).joined(separator: ", ")
             let candidates = try await tx.query(
-                "SELECT tasks.id FROM tasks WHERE tasks.deleted = ? AND tasks.type IN (\(marks)) AND (tasks.status = ? OR (tasks.status = ? AND tasks.updated_at < ?)) ORDER BY tasks.created_at, tasks.id LIMIT 1",
+                "SELECT tasks.id FROM tasks WHERE tasks.deleted = ? AND tasks.type IN (\(marks)) AND (tasks.status = ? OR (tasks.status = ? AND tasks.updated_at < ?)) ORDER BY tasks.created_at, tasks.id LIMIT 1\(tx.dialect.forUpdateSkipLocked)",
                 [.bool(false)] + types.map(SQLValue.text) + [.text("pending"), .text("processing"), .date(staleBefore)])
             guard let id = candidates.first?["id"].string else { return nil }
             let claimed = try await tx.query(
@@ -149,6 +149,8 @@ extension SQLCatalog: TaskCatalog {
 
     public func heartbeat(taskID: String, attempt: Int, message: String?) async throws -> Bool {
         try await db.withTransaction { tx in
+            // Held until commit, so a takeover cannot slip between the attempt check and the update.
+            _ = try await tx.query("SELECT id FROM tasks WHERE id = ?\(tx.dialect.forUpdate)", [.text(taskID)])
             let info = try await tx.query("SELECT result FROM task_info WHERE task_id = ?", [.text(taskID)])
             let result = info.first?["result"].string.flatMap { try? JSONValue.parse(Array($0.utf8)) }
             guard (result?.objectValue?["glimpse_attempts"]?.intValue).map(Int.init) == attempt else { return false }
@@ -217,13 +219,18 @@ extension SQLCatalog {
     public func swapImageProperty(imageID: String, key: String, expecting old: String?, to new: String?) async throws -> Bool {
         let t = now()
         return try await db.withTransaction { tx in
+            // The image's row lock orders every swap (and update) of this image across nodes.
+            guard let image = try await self.lockImage(tx, id: imageID), !image["deleted"].bool else {
+                throw GlimpseError.imageNotFound(imageID)
+            }
             let rows = try await tx.query(
                 "SELECT value, deleted FROM image_properties WHERE image_id = ? AND name = ?", [.text(imageID), .text(key)])
             let live = rows.first.flatMap { $0["deleted"].bool ? nil : $0 }
             guard live?["value"].string == old else { return false }
-            guard !(try await tx.query("SELECT id FROM images WHERE id = ? AND deleted = ?", [.text(imageID), .bool(false)])).isEmpty else {
-                throw GlimpseError.imageNotFound(imageID)
-            }
+            // A new version of the image: a read-modify-write that read it before fails instead
+            // of writing the old value back.
+            let version = max(t, (image["updated_at"].date ?? t).addingTimeInterval(Self.versionResolution * 4))
+            _ = try await tx.query("UPDATE images SET updated_at = ? WHERE id = ?", [.date(version), .text(imageID)])
             switch (rows.isEmpty, new) {
             case (true, let value?):
                 _ = try await tx.query(

@@ -47,7 +47,7 @@ extension ImageService {
             throw GlimpseError.tooLarge("Maximum number of image members exceeded (\(configuration.memberQuota)).")
         }
         let member = ImageMember(imageID: id, memberID: memberID, createdAt: now())
-        try await catalog.addMember(member)
+        try await catalog.addMember(member, limit: configuration.memberQuota)
         return member
     }
 

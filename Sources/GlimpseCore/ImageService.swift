@@ -111,13 +111,31 @@ public struct ImageService: Sendable {
     }
 
     public func update(_ id: String, patch: ImagePatch, principal: Principal) async throws -> Image {
-        let image = try await visibleImage(id, principal: principal)
-        guard policy.allows("modify_image", image, principal: principal) else {
-            throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
+        try await readModifyWrite {
+            let image = try await visibleImage(id, principal: principal)
+            guard policy.allows("modify_image", image, principal: principal) else {
+                throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
+            }
+            let updated = try patch.apply(to: image, principal: principal, attributes: attributes)
+            if updated == image { return attributes.readable(image, principal: principal) }
+            return attributes.readable(
+                try await catalog.updateImage(updated, expecting: image.status, unchangedSince: image.updatedAt), principal: principal)
         }
-        let updated = try patch.apply(to: image, principal: principal, attributes: attributes)
-        if updated == image { return attributes.readable(image, principal: principal) }
-        return attributes.readable(try await catalog.updateImage(updated, expecting: image.status), principal: principal)
+    }
+
+    /// Runs a read-modify-write of one image again when another request (on any node) changed
+    /// the image between the read and the write, so no change is lost and every check (quotas,
+    /// policy) is made against what is stored.
+    func readModifyWrite<T>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch let error as GlimpseError where error.isImageChanged && attempt < 20 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...(2 * attempt))))
+            }
+        }
     }
 
     /// Deletes the image (v1, v2 and the registry) and returns its new status: `pending_delete`
@@ -183,6 +201,10 @@ public struct ImageService: Sendable {
     // MARK: tags
 
     public func addTag(_ id: String, tag: String, principal: Principal) async throws {
+        try await readModifyWrite { try await addTagOnce(id, tag: tag, principal: principal) }
+    }
+
+    func addTagOnce(_ id: String, tag: String, principal: Principal) async throws {
         let image = try await visibleImage(id, principal: principal)
         guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
@@ -194,10 +216,14 @@ public struct ImageService: Sendable {
         }
         var changed = image
         changed.tags.append(tag)
-        try await catalog.updateImage(changed, expecting: image.status)
+        try await catalog.updateImage(changed, expecting: image.status, unchangedSince: image.updatedAt)
     }
 
     public func removeTag(_ id: String, tag: String, principal: Principal) async throws {
+        try await readModifyWrite { try await removeTagOnce(id, tag: tag, principal: principal) }
+    }
+
+    func removeTagOnce(_ id: String, tag: String, principal: Principal) async throws {
         let image = try await visibleImage(id, principal: principal)
         guard policy.allows("modify_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to modify image \(id).")
@@ -205,7 +231,7 @@ public struct ImageService: Sendable {
         guard image.tags.contains(tag) else { throw GlimpseError.notFound("Tag \(tag) not found.") }
         var changed = image
         changed.tags.removeAll { $0 == tag }
-        try await catalog.updateImage(changed, expecting: image.status)
+        try await catalog.updateImage(changed, expecting: image.status, unchangedSince: image.updatedAt)
     }
 
     static func isUUID(_ s: String) -> Bool {

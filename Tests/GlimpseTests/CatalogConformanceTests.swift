@@ -4,27 +4,11 @@ import GlimpseDomain
 import Testing
 
 /// The `ImageCatalog` contract. Each test runs against every catalog backend available here
-/// (SQLite in memory and on disk; PostgreSQL joins when its issue lands).
+/// (SQLite in memory and on disk, and PostgreSQL).
 @Suite struct CatalogConformanceTests {
-    /// Runs `body` once per backend, each on a fresh, migrated catalog that is closed afterwards.
+    /// Runs `body` once per backend (`CatalogBackends`), each on a fresh, migrated catalog.
     static func forEachBackend(_ body: (String, any ImageCatalog) async throws -> Void) async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glimpse-cat-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let backends: [(String, SQLiteExecutor)] = [
-            ("sqlite-memory", try await SQLiteExecutor.open(path: ":memory:")),
-            ("sqlite-file", try await SQLiteExecutor.open(path: dir.appendingPathComponent("c.db").path, poolSize: 3)),
-        ]
-        for (name, executor) in backends {
-            let catalog = SQLCatalog(executor: executor)
-            do {
-                try await catalog.migrate()
-                try await body(name, catalog)
-                try await executor.close()
-            } catch {
-                try? await executor.close()
-                throw error
-            }
-        }
+        try await CatalogBackends.each { name, catalog in try await body(name, catalog) }
     }
 
     func newImage(_ id: String = UUID().uuidString.lowercased(), owner: String = "p1") -> Image {
@@ -81,6 +65,99 @@ import Testing
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             #expect(wins == 1, "\(name)")
+        }
+    }
+
+    @Test func concurrentCreatesOfOneIDGetOneWinner() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = newImage()
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        do {
+                            try await catalog.createImage(image)
+                            return true
+                        } catch let e as GlimpseError where e.code == .conflict {
+                            #expect(e.message.contains("already exists"), "\(name)")
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1, "\(name)")
+        }
+    }
+
+    @Test func unchangedSinceRefusesAStaleReadModifyWrite() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = newImage()
+            try await catalog.createImage(image)
+            let read = try #require(try await catalog.image(id: image.id))
+            var first = read
+            first.tags.append("first")
+            try await catalog.updateImage(first, expecting: read.status, unchangedSince: read.updatedAt)
+            var stale = read
+            stale.tags.append("second")
+            do {
+                try await catalog.updateImage(stale, expecting: read.status, unchangedSince: read.updatedAt)
+                Issue.record("\(name): a write based on a stale read succeeded")
+            } catch let e as GlimpseError {
+                #expect(e.code == .conflict && e.isImageChanged, "\(name)")
+            }
+            #expect(try await catalog.image(id: image.id)?.tags.sorted() == ["first", "t"], "\(name)")
+        }
+    }
+
+    /// Concurrent read-modify-writers that retry on `ImageChanged` lose nothing.
+    @Test func concurrentTagWritersLoseNothing() async throws {
+        try await Self.forEachBackend { name, catalog in
+            let image = newImage()
+            try await catalog.createImage(image)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<10 {
+                    group.addTask {
+                        while true {
+                            let current = try #require(try await catalog.image(id: image.id))
+                            var changed = current
+                            changed.tags.append("tag\(i)")
+                            do {
+                                try await catalog.updateImage(changed, expecting: current.status, unchangedSince: current.updatedAt)
+                                return
+                            } catch let e as GlimpseError where e.isImageChanged {
+                                continue
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let tags = try #require(try await catalog.image(id: image.id)).tags
+            #expect(Set(tags) == Set(["t"] + (0..<10).map { "tag\($0)" }), "\(name): \(tags)")
+        }
+    }
+
+    @Test func memberQuotaHoldsUnderConcurrentAdds() async throws {
+        try await Self.forEachBackend { name, catalog in
+            var image = newImage()
+            image.visibility = .shared
+            try await catalog.createImage(image)
+            let imageID = image.id
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<12 {
+                    group.addTask {
+                        do {
+                            try await catalog.addMember(ImageMember(imageID: imageID, memberID: "m\(i)", createdAt: Date()), limit: 5)
+                            return true
+                        } catch let e as GlimpseError where e.code == .payloadTooLarge {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(wins == 5, "\(name)")
+            #expect(try await catalog.members(imageID: image.id).count == 5, "\(name)")
         }
     }
 

@@ -28,8 +28,7 @@ import Testing
     // MARK: catalog
 
     @Test func claimsHandEachTaskToOneWorker() async throws {
-        let (catalog, executor) = try await Self.catalog()
-        defer { Task { try? await executor.close() } }
+        try await CatalogBackends.each { name, catalog in
         for i in 0..<6 { try await catalog.createTask(Self.task(created: Date(timeIntervalSinceNow: Double(i - 10)))) }
         let claimed = try await withThrowingTaskGroup(of: ImageTask?.self) { group in
             for _ in 0..<10 { group.addTask { try await catalog.claimTask(types: ["api_image_import"], staleBefore: Date(timeIntervalSinceNow: -60)) } }
@@ -42,11 +41,11 @@ import Testing
         #expect(claimed.allSatisfy { $0.status == .processing && $0.attempts == 1 })
         #expect(try await catalog.claimTask(types: ["api_image_import"], staleBefore: Date(timeIntervalSinceNow: -60)) == nil)
         #expect(try await catalog.claimTask(types: ["import"], staleBefore: Date()) == nil, "other types are not claimed")
-        try await executor.close()
+        }
     }
 
     @Test func staleClaimsAreTakenOverAndTheOldHeartbeatLoses() async throws {
-        let (catalog, executor) = try await Self.catalog()
+        try await CatalogBackends.each { name, catalog in
         let t = Self.task()
         try await catalog.createTask(t)
         let first = try #require(try await catalog.claimTask(types: ["api_image_import"], staleBefore: Date(timeIntervalSinceNow: -60)))
@@ -65,11 +64,11 @@ import Testing
         try await catalog.updateTask(done, expecting: .processing)
         #expect(try await catalog.heartbeat(taskID: t.id, attempt: second.attempts, message: nil) == false)
         await #expect(throws: GlimpseError.self) { try await catalog.updateTask(done, expecting: .processing) }
-        try await executor.close()
+        }
     }
 
     @Test func expiredTasksDisappearAndListsPageByKeyset() async throws {
-        let (catalog, executor) = try await Self.catalog()
+        try await CatalogBackends.each { name, catalog in
         let base = Date(timeIntervalSince1970: 1_700_000_000)
         for i in 0..<7 {
             try await catalog.createTask(Self.task(owner: i % 2 == 0 ? "a" : "b", created: base.addingTimeInterval(Double(i))))
@@ -93,11 +92,11 @@ import Testing
         var bad = TaskQuery()
         bad.marker = UUID().uuidString.lowercased()
         await #expect(throws: GlimpseError.self) { try await catalog.listTasks(bad) }
-        try await executor.close()
+        }
     }
 
     @Test func theImportLockIsAnAtomicSwap() async throws {
-        let (catalog, executor) = try await Self.catalog()
+        try await CatalogBackends.each { name, catalog in
         try await catalog.createImage(Image(id: "11111111-1111-1111-1111-111111111111", createdAt: Date()))
         let id = "11111111-1111-1111-1111-111111111111"
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -113,7 +112,7 @@ import Testing
         #expect(try await catalog.swapImageProperty(imageID: id, key: "os_glance_import_task", expecting: "other", to: nil) == false)
         #expect(try await catalog.swapImageProperty(imageID: id, key: "os_glance_import_task", expecting: holder, to: nil))
         #expect(try await catalog.image(id: id)?.properties["os_glance_import_task"] == nil)
-        try await executor.close()
+        }
     }
 
     // MARK: through the API

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import GlimpseAPI
 import GlimpseCatalog
 import GlimpseCore
@@ -140,5 +141,76 @@ final class SteppingClock: Sendable {
             t += 1
             return Date(timeIntervalSince1970: t)
         }
+    }
+}
+
+/// The catalog backends every catalog test runs against: SQLite in memory and on disk, and
+/// PostgreSQL when `GLIMPSE_PG_URL` names a server (`scripts/test.sh` starts one through
+/// ../shared/services/start-postgres.sh). With `GLIMPSE_REQUIRE_POSTGRES=1` a missing server
+/// fails the test instead of leaving PostgreSQL out.
+enum CatalogBackends {
+    static func each(
+        clock: @escaping @Sendable () -> Date = { Date() }, _ body: (String, SQLCatalog) async throws -> Void
+    ) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glimpse-cat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try await run("sqlite-memory", try await SQLiteExecutor.open(path: ":memory:"), clock: clock, body)
+        try await run("sqlite-file", try await SQLiteExecutor.open(path: dir.appendingPathComponent("c.db").path, poolSize: 3), clock: clock, body)
+        if let schema = try await PostgresTestSchema.create() {
+            do {
+                try await run("postgres", schema.executor, clock: clock, body)
+            } catch {
+                await schema.drop()
+                throw error
+            }
+            await schema.drop()
+        }
+    }
+
+    static func run(
+        _ name: String, _ executor: any SQLExecutor, clock: @escaping @Sendable () -> Date, _ body: (String, SQLCatalog) async throws -> Void
+    ) async throws {
+        let catalog = SQLCatalog(executor: executor, clock: clock)
+        do {
+            try await catalog.migrate()
+            try await body(name, catalog)
+            try await executor.close()
+        } catch {
+            try? await executor.close()
+            throw error
+        }
+    }
+}
+
+/// A schema of its own on the test PostgreSQL server, dropped afterwards.
+struct PostgresTestSchema {
+    let executor: PostgresExecutor
+    let name: String
+    let url: String
+
+    static var url: String? { ProcessInfo.processInfo.environment["GLIMPSE_PG_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    static func create() async throws -> PostgresTestSchema? {
+        guard let url else {
+            if ProcessInfo.processInfo.environment["GLIMPSE_REQUIRE_POSTGRES"] == "1" {
+                Issue.record("GLIMPSE_REQUIRE_POSTGRES=1 but GLIMPSE_PG_URL is not set")
+            }
+            return nil
+        }
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let admin = try await PostgresExecutor.open(url: url)
+        _ = try await admin.query("CREATE SCHEMA \(name)", [])
+        try await admin.close()
+        var options = PostgresExecutor.Options()
+        options.searchPath = name
+        options.poolSize = 12
+        return PostgresTestSchema(executor: try await PostgresExecutor.open(url: url, options: options), name: name, url: url)
+    }
+
+    func drop() async {
+        guard let admin = try? await PostgresExecutor.open(url: url) else { return }
+        _ = try? await admin.query("DROP SCHEMA \(name) CASCADE", [])
+        try? await admin.close()
     }
 }
