@@ -75,7 +75,7 @@ start_postgres() {
   # A database of its own, new on every start: the catalog begins empty.
   local psql
   psql="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)/psql"
-  PGPASSWORD="$GLIMPSE_PG_PASSWORD" "$psql" -h "$GLIMPSE_PG_HOST" -p "$GLIMPSE_PG_PORT" -U "$GLIMPSE_PG_USER" \
+  PGPASSWORD="$GLIMPSE_PG_PASSWORD" PGOPTIONS="-c client_min_messages=warning" "$psql" -h "$GLIMPSE_PG_HOST" -p "$GLIMPSE_PG_PORT" -U "$GLIMPSE_PG_USER" \
     -d "$GLIMPSE_PG_DATABASE" -v ON_ERROR_STOP=1 -qAt \
     -c "drop database if exists $DBNAME with (force)" -c "create database $DBNAME" >/dev/null \
     || die "could not create the database $DBNAME"
