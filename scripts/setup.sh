@@ -2,7 +2,8 @@
 # scripts/setup.sh - install what the test suite needs; safe to run again and again.
 #
 #   Debian packages: curl, qemu-utils (qemu-img, for format tests), genisoimage, xorriso,
-#                    gdisk (sgdisk), fdisk (sfdisk): the format inspector's fixtures; openssl (test
+#                    gdisk (sgdisk), fdisk (sfdisk): the format inspector's fixtures; haproxy (scripts/multinode.sh's
+#                    load balancer); openssl (test
 #                    TLS certificates for web-download); xz-utils, zstd, unzip, zip (import plugins); python3-venv
 #                    (only when the python3 on PATH cannot create a venv).
 #   Python venv:     <repo>/.venv with python-openstackclient, openstacksdk and
@@ -35,6 +36,8 @@ have_cmd unzip    || missing+=(unzip)
 have_cmd zip      || missing+=(zip)
 have_cmd prlimit  || missing+=(util-linux)
 have_cmd openssl  || missing+=(openssl)
+# The load balancer of scripts/multinode.sh (tests/integration/test_multinode.py).
+have_cmd haproxy  || missing+=(haproxy)
 have_cmd genisoimage || missing+=(genisoimage)
 have_cmd xorriso  || missing+=(xorriso)
 have_cmd sgdisk   || missing+=(gdisk)

@@ -35,6 +35,7 @@ INTEGRATION_TESTS=(
   test_scrubber.py
   test_tempest.py
   test_format_inspection.py
+  test_multinode.py
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
