@@ -12,7 +12,7 @@
 #   bash scripts/multinode.sh env          the run's facts as `export` lines (also in $RUN/env.sh)
 #
 # Every node runs `glimpse serve` with a configuration of its own ($RUN/nodeN/glance-api.conf):
-# the same `[database] connection` (PostgreSQL), the same Swift container, the same staging
+# the same `[database] connection` (PostgreSQL), the same Swift container, the same Swift staging
 # directory, its own `worker_self_reference_url` and loopback port. HAProxy balances round
 # robin on 127.0.0.1:$PORT, checks each node's GET /versions every 500 ms (a dead node is out
 # after two failed checks), and retries a request on another node only when no connection to
@@ -45,7 +45,7 @@ RUN="${GLIMPSE_MULTINODE_DIR:-$ROOT/.multinode}"
 PORT="${GLIMPSE_MULTINODE_PORT:-19500}"
 NODES="${GLIMPSE_MULTINODE_NODES:-3}"
 CATALOG="${GLIMPSE_MULTINODE_CATALOG:-postgresql}"
-CLAIM_TIMEOUT="${GLIMPSE_MULTINODE_CLAIM_TIMEOUT:-10}"
+CLAIM_TIMEOUT="${GLIMPSE_MULTINODE_CLAIM_TIMEOUT:-20}"
 DBNAME=glimpse_multinode
 
 say() { echo "multinode: $*" >&2; }
@@ -100,9 +100,10 @@ write_node_config() {
 bind_host = 127.0.0.1
 bind_port = $nport
 worker_self_reference_url = http://127.0.0.1:$nport
-# One staging directory for every node: glance-direct data staged through one node is
-# imported by whichever node claims the task.
-node_staging_uri = file://$RUN/staging
+# glance-direct data staged through one node is imported by whichever node claims the task:
+# it is staged in Swift ([os_glance_staging_store] below); this directory is only the node's
+# scratch space for the decompression and conversion plugins.
+node_staging_uri = file://$dir/scratch
 
 [database]
 connection = $CONNECTION
@@ -117,6 +118,19 @@ swift_store_key = $GLIMPSE_SWIFT_KEY
 swift_store_container = $CONTAINER
 swift_store_create_container_on_put = true
 # MB as glance_store counts them (1000 KiB): images from 32 MB on are segmented.
+swift_store_large_object_size = 32
+swift_store_large_object_chunk_size = 16
+swift_store_connect_timeout = 5
+swift_store_read_timeout = 60
+
+[os_glance_staging_store]
+glimpse_store_type = swift
+swift_store_auth_version = 1
+swift_store_auth_address = $GLIMPSE_SWIFT_AUTH_URL
+swift_store_user = $GLIMPSE_SWIFT_USER
+swift_store_key = $GLIMPSE_SWIFT_KEY
+swift_store_container = $CONTAINER-staging
+swift_store_create_container_on_put = true
 swift_store_large_object_size = 32
 swift_store_large_object_chunk_size = 16
 swift_store_connect_timeout = 5

@@ -595,6 +595,17 @@ def check_store(r, label, stack, tolerated: set[str] = frozenset()):
     missing = [i for i in active if i not in names]
     r.check(f"{label}: nothing referenced is missing from Swift", not missing, f"{missing[:10]}")
 
+    # Shared staging: every import is over, so nothing staged may be left (the killed node's
+    # interrupted stage requests excepted).
+    try:
+        _, staged = conn.get_container(stack.container + "-staging", full_listing=True)
+    except Exception:  # never created: nothing was staged
+        staged = []
+    staged_names = {o["name"] for o in staged}
+    stale = [n for n in staged_names if (SEGMENT.match(n) or re.match("(.*)", n)).group(1) not in tolerated]
+    r.check(f"{label}: the shared staging container holds nothing once the imports are done",
+            not stale, f"{len(stale)} staged objects left: {sorted(stale)[:6]}")
+
     tasks = stack.sql("select status, count(*) from tasks where not deleted group by status")
     r.note(f"{label}: tasks by status: {dict(tasks)}")
     unfinished = [s for s, _ in tasks if s not in ("success", "failure")]
