@@ -3,6 +3,7 @@ import GlimpseCore
 import GlimpseDomain
 import GlimpseKeystone
 import Hummingbird
+import NIOCore
 
 /// Builds the whole HTTP surface: middleware in Glance's paste order (request id and errors,
 /// then authentication), then the routes.
@@ -22,6 +23,12 @@ public enum GlimpseRouter {
         V1Routes(service: service, configuration: configuration, jobs: jobs).register(on: router)
         if let metadefs { MetadefRoutes(service: metadefs, configuration: configuration).register(on: router) }
         return router
+    }
+
+    /// The channel handlers the HTTP/1 server needs besides Hummingbird's: `Expect:
+    /// 100-continue` answered at once, and zero-copy sending of image files.
+    public static func channelHandlers() -> [any RemovableChannelHandler] {
+        [ExpectContinueHandler(), FileRegionResponder()]
     }
 
     /// The glance-registry API (`glimpse serve --role registry`).

@@ -215,15 +215,7 @@ struct ImageRoutes: Sendable {
                 headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(download.size)"
             }
         }
-        let length = range.map { $0.count } ?? Int(download.size)
-        let sendRange = range
-        let body = ResponseBody(contentLength: length) { writer in
-            try await download.read(range: sendRange) { chunk in
-                try await writer.write(chunk)
-            }
-            try await writer.finish(nil)
-        }
-        return Response(status: status, headers: headers, body: body)
+        return Response(status: status, headers: headers, body: .imageData(download, range: range, channel: context.channel))
     }
 }
 

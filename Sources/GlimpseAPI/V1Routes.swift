@@ -224,11 +224,7 @@ struct V1Routes: Sendable {
         }
         var headers = V1Metadata.headers(download.image)
         headers[.contentType] = "application/octet-stream"
-        let body = ResponseBody(contentLength: Int(download.size)) { writer in
-            try await download.read(range: nil) { try await writer.write($0) }
-            try await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: headers, body: body)
+        return Response(status: .ok, headers: headers, body: .imageData(download, range: nil, channel: context.channel))
     }
 
     static func memberJSON(_ m: ImageMember) -> JSONValue {

@@ -214,7 +214,7 @@ public enum GlimpseApp {
         }
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+            server: .http1(configuration: .init(additionalChannelHandlers: GlimpseRouter.channelHandlers())),
             configuration: .init(address: .hostname(configuration.bindHost, port: configuration.bindPort), serverName: nil),
             services: services,
             onServerRunning: { [bindPort = configuration.bindPort] channel in

@@ -93,6 +93,8 @@ extension ImageService {
         var hashAlgorithm: String
         var hashValue: String
         var virtualSize: Int64?
+        /// Bytes each hash consumed (MD5, multihash): the image size, once each.
+        var hashedBytes: (md5: Int64, multihash: Int64) = (0, 0)
 
         /// Sets the image's data fields (not its status or locations).
         func apply(to image: inout Image) {
@@ -115,28 +117,68 @@ extension ImageService {
         source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
     ) async throws -> StoredData {
         let writer = try await store.makeWriter(imageID: image.id, expectedSize: declaredSize)
+        let hasher: ImageHasher
         do {
-            var hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
+            hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
+        } catch {
+            await writer.cancel()
+            throw error
+        }
+        do {
             // Glance inspects bare containers in-line; the inspector keeps headers, not the image.
             var inspector = image.containerFormat == "bare" ? FormatInspector(options: configuration.inspector) : nil
             let cap = configuration.imageSizeCap
+            var received: Int64 = 0
+            // Socket reads are small (at most 64 KiB); they are gathered into batches of
+            // `uploadBatchSize`, each hashed (MD5 and the multihash on threads of their own)
+            // while it is written to the store and the next one is gathered. At most two
+            // batches are alive besides the one being gathered.
+            var batch = ByteBuffer()
+            func flush(_ buffer: ByteBuffer) async throws {
+                inspector?.feed(buffer)
+                hasher.submit(buffer)
+                try await writer.write(buffer)
+                await hasher.waitForRoom()
+            }
             try await source { chunk in
-                let total = hasher.byteCount + Int64(chunk.readableBytes)
+                let total = received + Int64(chunk.readableBytes)
                 if total > cap {
                     throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(cap) bytes.")
                 }
                 if let declaredSize, total > declaredSize {
                     throw Mismatch(message: "The image data is larger than the declared size (\(declaredSize) bytes).")
                 }
-                hasher.update(chunk)
-                inspector?.feed(chunk)
-                try await writer.write(chunk)
+                received = total
+                if batch.readableBytes == 0, chunk.readableBytes >= Self.uploadBatchSize {
+                    return try await flush(chunk)  // already big enough: no copy
+                }
+                var rest = chunk
+                while rest.readableBytes > 0 {
+                    if batch.capacity == 0 { batch = Self.batchAllocator.buffer(capacity: Self.uploadBatchSize) }
+                    let room = Self.uploadBatchSize - batch.readableBytes
+                    if rest.readableBytes <= room {
+                        batch.writeBuffer(&rest)
+                    } else {
+                        var piece = rest.readSlice(length: room)!
+                        batch.writeBuffer(&piece)
+                    }
+                    if batch.readableBytes == Self.uploadBatchSize {
+                        let full = batch
+                        batch = ByteBuffer()
+                        try await flush(full)
+                    }
+                }
             }
-            let size = hasher.byteCount
+            if batch.readableBytes > 0 {
+                let last = batch
+                batch = ByteBuffer()
+                try await flush(last)
+            }
+            let size = received
             if let declaredSize, size != declaredSize {
                 throw Mismatch(message: "The image data is \(size) bytes, not the declared \(declaredSize).")
             }
-            let hashes = hasher.finalize()
+            let hashes = await hasher.finalize()
             if let expectedChecksum, expectedChecksum.lowercased() != hashes.checksum {
                 throw Mismatch(message: "The checksum of the image data (\(hashes.checksum)) does not match the supplied checksum.")
             }
@@ -159,14 +201,20 @@ extension ImageService {
             let location = try await writer.commit()
             return StoredData(
                 location: location, size: size, checksum: hashes.checksum, hashAlgorithm: hashes.algorithm,
-                hashValue: hashes.value, virtualSize: virtualSize)
+                hashValue: hashes.value, virtualSize: virtualSize, hashedBytes: hasher.hashedBytes)
         } catch {
             await writer.cancel()
+            await hasher.drain()
             throw error
         }
     }
 
     struct Mismatch: Error { let message: String }
+
+    /// The size of the pieces the upload pipeline hashes and writes (socket reads are gathered
+    /// into them).
+    static let uploadBatchSize = 1 << 20
+    static let batchAllocator = ByteBufferAllocator()
 
     /// Ends a failed upload: the image leaves `saving` for `status` (`queued`, or `killed` for
     /// v1's mismatches) with every data field cleared. If the image changed meanwhile (deleted

@@ -192,6 +192,21 @@ public struct Download: Sendable {
         throw Self.storeError(lastError ?? GlimpseError(.unavailable, "The image data is unavailable."))
     }
 
+    /// The whole image as an open file, for a zero-copy (sendfile) download: when the first copy
+    /// lies in a `LocalFileBlobStore` and its file holds at least `size` bytes. Nil otherwise
+    /// (then `read` streams the image, and falls back to other copies as it does). The caller
+    /// sends the first `size` bytes and closes the file.
+    public func openLocalFile() async -> LocalFile? {
+        guard size > 0, let first = sources.first, let store = first.store as? any LocalFileBlobStore,
+            let file = try? await store.openLocalFile(location: first.location)
+        else { return nil }
+        guard file.size >= size else {
+            try? file.handle.close()
+            return nil
+        }
+        return file
+    }
+
     static func storeError(_ error: any Error) -> GlimpseError {
         (error as? GlimpseError) ?? GlimpseError(.unavailable, "The image store is unavailable.", underlying: error)
     }

@@ -13,7 +13,8 @@ import Glibc
 /// directory. With several data directories (`filesystem_store_datadirs = path:priority`) a
 /// new image goes to the highest priority that has room, ties going to the most free space.
 /// With thin provisioning, chunks of zeros are skipped, leaving holes in a sparse file.
-public struct FileBlobStore: BlobStore {
+/// Whole objects can be handed out as open files (`LocalFileBlobStore`) for zero-copy downloads.
+public struct FileBlobStore: LocalFileBlobStore {
     public struct DataDirectory: Sendable, Equatable {
         public var path: String
         public var priority: Int
@@ -30,6 +31,8 @@ public struct FileBlobStore: BlobStore {
     /// `filesystem_store_file_perm`: mode of committed files (0 keeps the process default).
     let filePermissions: Int
     let thinProvisioning: Bool
+    /// `glimpse_filesystem_store_fsync`: whether a file reaches the disk before its write commits.
+    let fsync: Bool
 
     /// The first (highest-priority) data directory.
     public var dataDir: String { directories[0].path }
@@ -40,7 +43,7 @@ public struct FileBlobStore: BlobStore {
 
     public init(
         id: String, directories: [DataDirectory], chunkLength: ByteCount = .kibibytes(256), filePermissions: Int = 0,
-        thinProvisioning: Bool = false
+        thinProvisioning: Bool = false, fsync: Bool = true
     ) {
         self.id = id
         // Highest priority first; the sort is stable, so equal priorities keep their order.
@@ -50,12 +53,15 @@ public struct FileBlobStore: BlobStore {
         self.chunkLength = chunkLength
         self.filePermissions = filePermissions
         self.thinProvisioning = thinProvisioning
+        self.fsync = fsync
         self.capabilities = BlobStoreCapabilities(readOnly: false, randomAccess: true, thinProvisioning: thinProvisioning)
     }
 
     /// From glance_store's options: `filesystem_store_datadir` or `filesystem_store_datadirs`
     /// (one `path:priority` per line or comma-separated), `filesystem_store_file_perm` (octal),
-    /// `filesystem_store_chunk_size` (bytes) and `filesystem_thin_provisioning`.
+    /// `filesystem_store_chunk_size` (bytes) and `filesystem_thin_provisioning`; and Glimpse's
+    /// `glimpse_filesystem_store_fsync` (default true: a committed image is on the disk before
+    /// its upload answers; false does what glance_store does, leaving it to the kernel).
     public init(id: String, options: StoreOptions, resolve: (String) -> String = { $0 }) throws {
         var dirs: [DataDirectory] = []
         if let list = options["filesystem_store_datadirs"] {
@@ -92,7 +98,8 @@ public struct FileBlobStore: BlobStore {
         guard chunk > 0 else { throw StoreConfigurationError("[\(options.section)] filesystem_store_chunk_size must be positive") }
         self.init(
             id: id, directories: dirs, chunkLength: .bytes(Int64(chunk)), filePermissions: permissions,
-            thinProvisioning: try options.bool("filesystem_thin_provisioning", default: false))
+            thinProvisioning: try options.bool("filesystem_thin_provisioning", default: false),
+            fsync: try options.bool("glimpse_filesystem_store_fsync", default: true))
     }
 
     public var discoveryProperties: [String: JSONValue] {
@@ -151,7 +158,7 @@ public struct FileBlobStore: BlobStore {
                 forWritingAt: path, options: .newFile(replaceExisting: true))
             return Writer(
                 handle: handle, location: location(for: imageID, in: dir), permissions: filePermissions,
-                thinBlock: thinProvisioning ? Int(chunkLength.bytes) : nil)
+                thinBlock: thinProvisioning ? Int(chunkLength.bytes) : nil, fsync: fsync)
         } catch let error as FileSystemError where error.code == .notFound {
             // The data directory is gone: the store, not the image, is missing.
             throw GlimpseError(.unavailable, "The image store is unavailable.", underlying: error)
@@ -170,7 +177,7 @@ public struct FileBlobStore: BlobStore {
         }
         do {
             let r = range ?? 0..<Int64.max
-            for try await chunk in handle.readChunks(in: r, chunkLength: chunkLength) {
+            for try await chunk in handle.readChunks(in: r, chunkLength: max(chunkLength, Self.minimumReadLength)) {
                 try await sink(chunk)
             }
             try await handle.close()
@@ -179,6 +186,28 @@ public struct FileBlobStore: BlobStore {
             // treats a handle dropped unclosed as a fatal leak.
             await Task.detached { try? await handle.close() }.value
             throw error
+        }
+    }
+
+    /// Reads are at least this long (`filesystem_store_chunk_size` is 64 KiB by default), so a
+    /// streamed download costs few thread hops.
+    static let minimumReadLength = ByteCount.mebibytes(1)
+
+    public func openLocalFile(location: String) async throws -> LocalFile {
+        let path = try path(of: location)
+        do {
+            let handle = try await FileSystem.shared.openFile(forReadingAt: path, options: .init())
+            let size: Int64
+            do {
+                size = try await handle.info().size
+            } catch {
+                try? await handle.close()
+                throw error
+            }
+            let descriptor = try handle.detachUnsafeFileDescriptor()
+            return LocalFile(handle: NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor.rawValue), size: size)
+        } catch {
+            throw Self.mapError(error)
         }
     }
 
@@ -229,17 +258,25 @@ public struct FileBlobStore: BlobStore {
         let permissions: Int
         /// With thin provisioning, the granularity of holes (`filesystem_store_chunk_size`).
         let thinBlock: Int?
+        /// Whether commit waits for the data to reach the disk; then writeback of each
+        /// `writebackStep` is started as soon as it is written, so commit waits only for the tail.
+        let fsync: Bool
         var offset: Int64 = 0
+        /// Where the writeback started so far ends.
+        var writebackStarted: Int64 = 0
         /// With thin provisioning, the end of the last chunk actually written.
         var written: Int64 = 0
         var finished = false
 
-        init(handle: WriteFileHandle, location: String, permissions: Int, thinBlock: Int?) {
+        init(handle: WriteFileHandle, location: String, permissions: Int, thinBlock: Int?, fsync: Bool) {
             self.handle = handle
             self.location = location
             self.permissions = permissions
             self.thinBlock = thinBlock
+            self.fsync = fsync
         }
+
+        static let writebackStep: Int64 = 8 << 20
 
         func write(_ buffer: ByteBuffer) async throws {
             guard let block = thinBlock else { return try await writeOut(buffer) }
@@ -261,17 +298,42 @@ public struct FileBlobStore: BlobStore {
             do {
                 offset += try await handle.write(contentsOf: buffer, toAbsoluteOffset: offset)
                 written = offset
+                if fsync, offset - writebackStarted >= Self.writebackStep { try await startWriteback() }
             } catch {
                 throw FileBlobStore.mapError(error)
             }
         }
+
+        /// Asks the kernel to start writing what is written so far to the disk, without waiting
+        /// for it (sync_file_range(2)); the fsync at commit then has little left to do, and the
+        /// disk works while the upload still streams.
+        func startWriteback() async throws {
+            let range = (start: writebackStarted, length: offset - writebackStarted)
+            writebackStarted = offset
+            guard let syncFileRange = Self.syncFileRange else { return }
+            try await handle.withUnsafeDescriptor { fd in
+                _ = syncFileRange(fd.rawValue, range.start, range.length, 2 /* SYNC_FILE_RANGE_WRITE */)
+            }
+        }
+
+        typealias SyncFileRange = @convention(c) (CInt, Int64, Int64, CUnsignedInt) -> CInt
+        /// glibc's sync_file_range(2), which Swift's Glibc module does not export (it needs
+        /// _GNU_SOURCE); nil where there is none (only the early start of writeback is lost).
+        static let syncFileRange: SyncFileRange? = {
+            #if os(Linux)
+            guard let symbol = dlsym(nil, "sync_file_range") else { return nil }
+            return unsafeBitCast(symbol, to: SyncFileRange.self)
+            #else
+            return nil
+            #endif
+        }()
 
         func commit() async throws -> String {
             finished = true
             do {
                 if written < offset { try await handle.resize(to: .bytes(offset)) }  // trailing hole
                 if permissions != 0 { try await handle.replacePermissions(FilePermissions(rawValue: .init(permissions))) }
-                try await handle.synchronize()
+                if fsync { try await handle.synchronize() }
                 try await handle.close(makeChangesVisible: true)
             } catch {
                 await Task.detached { [handle] in try? await handle.close(makeChangesVisible: false) }.value
