@@ -29,10 +29,18 @@ public final class ImageHasher: Sendable {
         var finished: Int { min(done.0, done.1) }
     }
 
+    /// Whether SHA-2 comes from the system's libcrypto (`LibCryptoHashLane`) rather than
+    /// swift-crypto.
+    public static var usesSystemLibCrypto: Bool { LibCrypto.functions != nil }
+
     /// Throws for a `hashing_algorithm` Glimpse does not support (hashlib names, as in Glance).
     public init(algorithm: String = "sha512", maxInFlight: Int = 1) throws {
         self.maxInFlight = max(0, maxInFlight)
         md5 = HashLane(label: "glimpse.hash.md5")
+        if let fast = LibCryptoHashLane(algorithm: algorithm, label: "glimpse.hash.\(algorithm)") {
+            multihash = fast
+            return
+        }
         switch algorithm {
         case "sha512": multihash = HashLane<SHA512>(label: "glimpse.hash.sha512", name: algorithm)
         case "sha384": multihash = HashLane<SHA384>(label: "glimpse.hash.sha384", name: algorithm)
