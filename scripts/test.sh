@@ -27,6 +27,7 @@ INTEGRATION_TESTS=(
   test_interrupted_upload.py
   test_streaming_memory.py
   test_glance_dropin.py
+  test_postgres_dropin.py
   test_v1_walkthrough.py
   test_registry.py
   test_keystone.py

@@ -12,7 +12,19 @@ enum GlanceSchema {
         // Integer primary keys autoincrement: SQLite's rowid alias, PostgreSQL's SERIAL.
         let ID = dialect == .postgres ? "id SERIAL NOT NULL PRIMARY KEY" : "id INTEGER NOT NULL PRIMARY KEY"
         let softDelete = "created_at \(T) NOT NULL, updated_at \(T), deleted_at \(T), deleted \(B) NOT NULL"
-        return [
+        // images.visibility: SQLAlchemy's Enum is the native enum type `image_visibility` in
+        // PostgreSQL, a VARCHAR(9) elsewhere.
+        let visibility = dialect == .postgres ? "image_visibility DEFAULT 'shared'" : "VARCHAR(9) DEFAULT 'shared'"
+        let types = dialect == .postgres ? [
+            """
+            DO $$ BEGIN
+              IF to_regtype('image_visibility') IS NULL THEN
+                CREATE TYPE image_visibility AS ENUM ('private', 'public', 'shared', 'community');
+              END IF;
+            END $$
+            """,
+        ] : []
+        return types + [
             "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
             """
             CREATE TABLE IF NOT EXISTS images (
@@ -20,7 +32,7 @@ enum GlanceSchema {
               \(softDelete),
               disk_format VARCHAR(20), container_format VARCHAR(20), checksum VARCHAR(32), owner VARCHAR(255),
               min_disk INTEGER NOT NULL, min_ram INTEGER NOT NULL, protected \(B) DEFAULT FALSE NOT NULL,
-              virtual_size BIGINT, visibility VARCHAR(9) DEFAULT 'shared' NOT NULL, os_hidden \(B) DEFAULT FALSE NOT NULL,
+              virtual_size BIGINT, visibility \(visibility) NOT NULL, os_hidden \(B) DEFAULT FALSE NOT NULL,
               os_hash_algo VARCHAR(64), os_hash_value VARCHAR(128))
             """,
             "CREATE INDEX IF NOT EXISTS checksum_image_idx ON images (checksum)",

@@ -3,7 +3,8 @@ import GlimpseDomain
 
 extension SQLCatalog {
     /// The sort expression for a key: nullable columns are coalesced so that keyset paging over
-    /// NULLs stays total (NULL sorts first ascending, as SQLite and Glance's MySQL do).
+    /// NULLs stays total (NULL sorts first ascending, as SQLite and Glance's MySQL do; see
+    /// `sortTerms` for PostgreSQL).
     static func sortExpression(_ key: ImageQuery.SortKey) -> String {
         switch key {
         case .name: "COALESCE(images.name, '')"
@@ -28,6 +29,33 @@ extension SQLCatalog {
         case .id: .text(image.id)
         case .createdAt: .date(image.createdAt)
         }
+    }
+
+    /// Whether a nullable sort key's column is NULL: the expression and its value for an image.
+    static func nullTerm(_ key: ImageQuery.SortKey) -> (String, (Image) -> Bool)? {
+        switch key {
+        case .name: ("(images.name IS NULL)", { $0.name == nil })
+        case .size: ("(images.size IS NULL)", { $0.size == nil })
+        case .containerFormat: ("(images.container_format IS NULL)", { $0.containerFormat == nil })
+        case .diskFormat: ("(images.disk_format IS NULL)", { $0.diskFormat == nil })
+        case .updatedAt, .status, .id, .createdAt: nil
+        }
+    }
+
+    /// The ORDER BY terms of a sort: expression, ascending or not, its value for an image (the
+    /// marker). In PostgreSQL, where Glance's NULLs sort above every value (last ascending,
+    /// first descending), an `IS NULL` term goes ahead of each nullable key's coalesced one.
+    static func sortTerms(_ sort: [(ImageQuery.SortKey, ImageQuery.SortDirection)], _ dialect: SQLDialect)
+        -> [(expression: String, ascending: Bool, value: (Image) -> SQLValue)]
+    {
+        var terms: [(expression: String, ascending: Bool, value: (Image) -> SQLValue)] = []
+        for (key, direction) in sort {
+            if dialect == .postgres, let (expression, isNull) = nullTerm(key) {
+                terms.append((expression, direction == .asc, { .bool(isNull($0)) }))
+            }
+            terms.append((sortExpression(key), direction == .asc, { sortValue(key, of: $0) }))
+        }
+        return terms
     }
 
     public func listImages(_ query: ImageQuery, for principal: Principal) async throws -> [Image] {
@@ -88,6 +116,7 @@ extension SQLCatalog {
         var sort = query.sort
         if !sort.contains(where: { $0.0 == .createdAt }) { sort.append((.createdAt, .desc)) }
         if !sort.contains(where: { $0.0 == .id }) { sort.append((.id, .desc)) }
+        let terms = Self.sortTerms(sort, db.dialect)
 
         if let markerID = query.marker {
             guard let marker = try await image(id: markerID) else {
@@ -96,21 +125,21 @@ extension SQLCatalog {
             // (k1, k2, …) after the marker, each key in its own direction.
             var alternatives: [String] = []
             var alternativeBinds: [SQLValue] = []
-            for i in sort.indices {
+            for i in terms.indices {
                 var parts: [String] = []
                 for j in 0..<i {
-                    parts.append("\(Self.sortExpression(sort[j].0)) = ?")
-                    alternativeBinds.append(Self.sortValue(sort[j].0, of: marker))
+                    parts.append("\(terms[j].expression) = ?")
+                    alternativeBinds.append(terms[j].value(marker))
                 }
-                parts.append("\(Self.sortExpression(sort[i].0)) \(sort[i].1 == .asc ? ">" : "<") ?")
-                alternativeBinds.append(Self.sortValue(sort[i].0, of: marker))
+                parts.append("\(terms[i].expression) \(terms[i].ascending ? ">" : "<") ?")
+                alternativeBinds.append(terms[i].value(marker))
                 alternatives.append("(" + parts.joined(separator: " AND ") + ")")
             }
             conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
             binds += alternativeBinds
         }
 
-        let order = sort.map { "\(Self.sortExpression($0.0)) \($0.1 == .asc ? "ASC" : "DESC")" }.joined(separator: ", ")
+        let order = terms.map { "\($0.expression) \($0.ascending ? "ASC" : "DESC")" }.joined(separator: ", ")
         let sql =
             "SELECT \(Self.imageColumns) FROM images WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?"
         binds.append(.int(Int64(query.limit)))
@@ -143,8 +172,7 @@ extension SQLCatalog {
                 "(images.visibility IN ('public', 'community') OR images.owner = ? OR (\(memberClause.0)))")
             binds += [owner] + memberClause.1
         case .only(let v):
-            conditions.append("images.visibility = ?")
-            binds.append(.text(v.rawValue))
+            conditions.append("images.visibility = \(Self.visibilitySQL(v))")
             if principal.isAdmin { return }
             switch v {
             case .public, .community: break

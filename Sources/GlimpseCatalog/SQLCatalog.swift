@@ -54,7 +54,7 @@ public struct SQLCatalog: ImageCatalog {
                 throw GlimpseError.conflict("An image with identifier \(image.id) already exists")
             }
             _ = try await tx.query(
-                "INSERT INTO images (\(Self.imageColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO images (\(Self.imageColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(Self.visibilitySQL(image.visibility)), ?, ?, ?)",
                 Self.imageBinds(image))
             try await syncChildren(tx, image, previous: nil)
         }
@@ -111,12 +111,12 @@ public struct SQLCatalog: ImageCatalog {
     /// Writes the image's row (a compare-and-swap on `status` when given) and the difference
     /// of its children from `previous`.
     func write(_ tx: any SQLQueryable, _ stored: Image, previous: Image, expecting status: ImageStatus?) async throws {
-        var sql = "UPDATE images SET name = ?, size = ?, status = ?, updated_at = ?, disk_format = ?, container_format = ?, checksum = ?, owner = ?, min_disk = ?, min_ram = ?, protected = ?, virtual_size = ?, visibility = ?, os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND deleted = ?"
+        var sql = "UPDATE images SET name = ?, size = ?, status = ?, updated_at = ?, disk_format = ?, container_format = ?, checksum = ?, owner = ?, min_disk = ?, min_ram = ?, protected = ?, virtual_size = ?, visibility = \(Self.visibilitySQL(stored.visibility)), os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND deleted = ?"
         var binds: [SQLValue] = [
             .optional(stored.name), .optional(stored.size), .text(stored.status.rawValue), .date(stored.updatedAt),
             .optional(stored.diskFormat), .optional(stored.containerFormat), .optional(stored.checksum),
             .optional(stored.owner), .int(Int64(stored.minDisk)), .int(Int64(stored.minRam)), .bool(stored.protected),
-            .optional(stored.virtualSize), .text(stored.visibility.rawValue), .bool(stored.osHidden),
+            .optional(stored.virtualSize), .bool(stored.osHidden),
             .optional(stored.osHashAlgo), .optional(stored.osHashValue), .text(stored.id), .bool(false),
         ]
         if let status {
@@ -179,12 +179,22 @@ public struct SQLCatalog: ImageCatalog {
         return GlimpseError.conflict("Image status transition conflict: the image is now \(current).")
     }
 
+    /// A value of `images.visibility` as an SQL literal. Glance's PostgreSQL schema makes that
+    /// column the enum type `image_visibility`, which a bound text parameter does not convert to
+    /// (nor compare with); an untyped literal does, and also suits a VARCHAR column. The
+    /// values come from `Visibility`, never from a client's text.
+    static func visibilitySQL(_ v: Visibility) -> String {
+        "'\(v.rawValue)'"
+    }
+
+    /// The row's values for `insertImage`, in `imageColumns` order without `visibility`
+    /// (see `visibilitySQL`).
     static func imageBinds(_ i: Image) -> [SQLValue] {
         [
             .text(i.id), .optional(i.name), .optional(i.size), .text(i.status.rawValue), .date(i.createdAt),
             .date(i.updatedAt), .optional(i.deletedAt), .bool(false), .optional(i.diskFormat), .optional(i.containerFormat),
             .optional(i.checksum), .optional(i.owner), .int(Int64(i.minDisk)), .int(Int64(i.minRam)), .bool(i.protected),
-            .optional(i.virtualSize), .text(i.visibility.rawValue), .bool(i.osHidden), .optional(i.osHashAlgo),
+            .optional(i.virtualSize), .bool(i.osHidden), .optional(i.osHashAlgo),
             .optional(i.osHashValue),
         ]
     }

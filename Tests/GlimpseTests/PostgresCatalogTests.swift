@@ -33,6 +33,11 @@ import Testing
             #expect(types["created_at"] == "timestamp without time zone")
             #expect(types["deleted"] == "boolean")
             #expect(columns.first { $0["column_name"].string == "id" }?["column_default"].string?.hasPrefix("nextval(") == true)
+            // images.visibility is Glance's enum type, as SQLAlchemy makes it.
+            let visibility = try await schema.executor.query(
+                "SELECT udt_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?",
+                [.text(schema.name), .text("images"), .text("visibility")])
+            #expect(visibility.first?["udt_name"].string == "image_visibility")
             for node in nodes { try await node.close() }
         } catch {
             await schema.drop()

@@ -17,7 +17,7 @@ and ``glimpse-noauth`` (below) fills in identity headers only when a request has
 project ``GLANCE_DEFAULT_PROJECT`` with roles admin,member,reader, i.e. the noauth default
 Glimpse documents. Policies are Glance's secure-RBAC defaults (no policy file).
 
-    python tests/integration/real_glance.py start [--port N] [--dir DIR]   # prints the URL
+    python tests/integration/real_glance.py start [--port N] [--dir DIR] [--connection URL]  # prints the URL
     python tests/integration/real_glance.py stop  [--dir DIR]
 
     GLIMPSE_URL=$(python tests/integration/real_glance.py start) \\
@@ -25,6 +25,11 @@ Glimpse documents. Policies are Glance's secure-RBAC defaults (no policy file).
 
 DIR defaults to /tmp/glimpse-real-glance; its state is wiped on start. It never touches
 the anchor's own state directory or a Glance started by the anchor script.
+
+From Python, ``start(d, port, connection=..., venv=..., wipe=False)`` also serves another
+database (a SQLAlchemy URL such as ``postgresql+psycopg2://user:pass@host:port/db``; the
+PostgreSQL driver is then pip-installed into the venv once), runs from another Glance venv,
+or starts again on the state a previous start left (its file store and SQLite file kept).
 """
 
 from __future__ import annotations
@@ -79,21 +84,45 @@ def paths(d):
     }
 
 
-def start(d: str, port: int) -> str:
-    if not os.path.exists(os.path.join(VENV, "bin", "uwsgi")):
-        sys.exit(f"real_glance: no Glance install at {VENV}; run "
+def ensure_pg_driver(venv: str) -> None:
+    """pip-install psycopg2-binary into Glance's venv unless it imports already."""
+    py = os.path.join(venv, "bin", "python")
+    if subprocess.run([py, "-c", "import psycopg2"], capture_output=True).returncode == 0:
+        return
+    cmd = [os.path.join(venv, "bin", "pip"), "install", "-q", "psycopg2-binary"]
+    constraints = os.path.join(os.path.dirname(os.path.realpath(venv)), "constraints.txt")
+    if os.path.isfile(constraints):
+        cmd[3:3] = ["-c", constraints]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"real_glance: pip install psycopg2-binary failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+
+
+def start(d: str, port: int, connection: str | None = None, venv: str | None = None,
+          wipe: bool = True) -> str:
+    """Start Glance under uWSGI on 127.0.0.1:port with its config and state under ``d``.
+
+    connection: SQLAlchemy database URL (default: SQLite file in ``d``/state).
+    venv: Glance's virtualenv (default: the anchor's).
+    wipe: False keeps ``d``'s state (file store, SQLite file) from an earlier start.
+    """
+    venv = venv or VENV
+    if not os.path.exists(os.path.join(venv, "bin", "uwsgi")):
+        sys.exit(f"real_glance: no Glance install at {venv}; run "
                  f"../shared/conformance/glance-anchor.sh --start-glance once (then --stop-glance)")
+    if connection and connection.split(":", 1)[0].startswith("postgresql"):
+        ensure_pg_driver(venv)
     stop(d, quiet=True)
     p = paths(d)
-    shutil.rmtree(d, ignore_errors=True)
+    if wipe:
+        shutil.rmtree(d, ignore_errors=True)
     for sub in ("images", "staging", "tasks", "logs"):
-        os.makedirs(os.path.join(p["state"], sub))
-    os.makedirs(p["etc"])
-    os.makedirs(p["py"])
+        os.makedirs(os.path.join(p["state"], sub), exist_ok=True)
+    os.makedirs(p["etc"], exist_ok=True)
+    os.makedirs(p["py"], exist_ok=True)
     with open(os.path.join(p["py"], "glimpse_noauth.py"), "w") as fh:
         fh.write(FILTER_PY)
-    pyver = [x for x in os.listdir(os.path.join(VENV, "lib")) if x.startswith("python")][0]
-    paste_src = os.path.join(VENV, "etc", "glance", "glance-api-paste.ini")
+    paste_src = os.path.join(venv, "etc", "glance", "glance-api-paste.ini")
     with open(paste_src) as fh:
         paste = fh.read()
     paste = paste.replace(
@@ -114,7 +143,7 @@ log_file = {s}/logs/glance-api.log
 debug = false
 
 [database]
-connection = sqlite:///{s}/glance.db
+connection = {connection or f"sqlite:///{s}/glance.db"}
 
 [glance_store]
 default_backend = fs
@@ -153,17 +182,17 @@ http-socket = 127.0.0.1:{port}
 module = glance.wsgi.api:application
 env = OS_GLANCE_CONFIG_DIR={p["etc"]}
 pythonpath = {p["py"]}
-virtualenv = {VENV}
+virtualenv = {venv}
 logto = {s}/logs/uwsgi.log
 """)
     env = {**os.environ, "OS_GLANCE_CONFIG_DIR": p["etc"]}
-    r = subprocess.run([os.path.join(VENV, "bin", "glance-manage"), "--config-file",
+    r = subprocess.run([os.path.join(venv, "bin", "glance-manage"), "--config-file",
                         os.path.join(p["etc"], "glance-api.conf"), "db_sync"],
                        env=env, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"real_glance: db_sync failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
     log = open(os.path.join(s, "logs", "uwsgi-stdout.log"), "ab")
-    proc = subprocess.Popen([os.path.join(VENV, "bin", "uwsgi"), "--ini",
+    proc = subprocess.Popen([os.path.join(venv, "bin", "uwsgi"), "--ini",
                              os.path.join(p["etc"], "glance-uwsgi.ini")],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=env, start_new_session=True)
@@ -203,9 +232,11 @@ def main():
     ap.add_argument("action", choices=["start", "stop"])
     ap.add_argument("--dir", default=DEFAULT_DIR)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--connection", default=None,
+                    help="database URL (default: SQLite in DIR), e.g. postgresql+psycopg2://u:p@host:port/db")
     a = ap.parse_args()
     if a.action == "start":
-        print(start(a.dir, a.port or common.free_port()))
+        print(start(a.dir, a.port or common.free_port(), connection=a.connection))
     else:
         stop(a.dir)
 
