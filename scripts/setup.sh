@@ -4,7 +4,7 @@
 #   Debian packages: curl, qemu-utils (qemu-img, for format tests), genisoimage, xorriso,
 #                    gdisk (sgdisk), fdisk (sfdisk): the format inspector's fixtures; openssl (test
 #                    TLS certificates for web-download); xz-utils, zstd, unzip, zip (import plugins); python3-venv
-#                    (only when the python3 on PATH cannot create a venv).
+#                    (only when the python3 on PATH cannot create a venv); wrk (bench/run.sh).
 #   Python venv:     <repo>/.venv with python-openstackclient, openstacksdk and
 #                    python-glanceclient (the real clients the integration tests drive), plus
 #                    python-swiftclient and boto3 to look inside the object stores.
@@ -35,6 +35,7 @@ have_cmd unzip    || missing+=(unzip)
 have_cmd zip      || missing+=(zip)
 have_cmd prlimit  || missing+=(util-linux)
 have_cmd openssl  || missing+=(openssl)
+have_cmd wrk      || missing+=(wrk)   # bench/run.sh (not run by test.sh)
 have_cmd genisoimage || missing+=(genisoimage)
 have_cmd xorriso  || missing+=(xorriso)
 have_cmd sgdisk   || missing+=(gdisk)
