@@ -463,8 +463,22 @@ filesystem_store_datadir = {state}/tasks
                             self.note(label, f'{key} run {i} NOT verified')
                 self.delete_named(label, 'bench-upload-0')
 
+    def disk_cap_gib(self, want_gib, what):
+        """At most half the free space of the stores' file system: the benchmark must not fill a
+        shared disk. Returns the size to use (GiB), with a note when it is less than asked."""
+        free = shutil.disk_usage(self.work).free / GiB
+        free = min(free, shutil.disk_usage(self.gdir).free / GiB)
+        got = min(want_gib, int(free // 2))
+        if got < want_gib:
+            for label in LABELS:
+                self.note(label, f'{what}: {got} GiB instead of {want_gib} GiB: only {free:.1f} GiB free on disk '
+                                 f'(the benchmark uses at most half of it)')
+        return got
+
     def phase_flat(self):
-        sizes = [GiB] + ([self.a.big_gib * GiB] if self.a.big_gib else [])
+        if self.a.big_gib:
+            self.a.big_gib = self.disk_cap_gib(self.a.big_gib, 'large upload')
+        sizes = [GiB] + ([self.a.big_gib * GiB] if self.a.big_gib > 1 else [])
         md5s = {s: self.file_hashes(s) for s in sizes}
         for i, size in enumerate(sizes):
             for label in self.order(i):
@@ -498,7 +512,10 @@ filesystem_store_datadir = {state}/tasks
                 self.lib.delete_image(url, iid)
 
     def phase_concurrent(self):
-        n = self.a.conc; size = self.a.conc_mib * MiB
+        n = self.a.conc
+        if self.disk_cap_gib(n * self.a.conc_mib / 1024, 'concurrent uploads (total)') < n * self.a.conc_mib / 1024:
+            self.a.conc_mib = max(1, int(shutil.disk_usage(self.work).free / 2 / n / MiB))
+        size = self.a.conc_mib * MiB
         md5 = self.file_hashes(size)
         for label in LABELS:
             url = self.urls[label]; port = self.lib.split(url)[1]
