@@ -5,7 +5,7 @@
 #                    gdisk (sgdisk), fdisk (sfdisk): the format inspector's fixtures; haproxy (scripts/multinode.sh's
 #                    load balancer); openssl (test
 #                    TLS certificates for web-download); xz-utils, zstd, unzip, zip (import plugins); python3-venv
-#                    (only when the python3 on PATH cannot create a venv).
+#                    (only when the python3 on PATH cannot create a venv); wrk (bench/run.sh).
 #   Python venv:     <repo>/.venv with python-openstackclient, openstacksdk and
 #                    python-glanceclient (the real clients the integration tests drive), plus
 #                    python-swiftclient and boto3 to look inside the object stores.
@@ -38,6 +38,7 @@ have_cmd prlimit  || missing+=(util-linux)
 have_cmd openssl  || missing+=(openssl)
 # The load balancer of scripts/multinode.sh (tests/integration/test_multinode.py).
 have_cmd haproxy  || missing+=(haproxy)
+have_cmd wrk      || missing+=(wrk)   # bench/run.sh (not run by test.sh)
 have_cmd genisoimage || missing+=(genisoimage)
 have_cmd xorriso  || missing+=(xorriso)
 have_cmd sgdisk   || missing+=(gdisk)

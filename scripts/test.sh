@@ -54,6 +54,10 @@ step() { printf '\n==== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 step "setup"
 bash scripts/setup.sh || { echo "scripts/setup.sh failed"; echo "0 passed, 1 failed"; exit 1; }
 
+# bench/run.sh is not run here (it takes half an hour), but a syntax error in it must not land.
+bash -n bench/run.sh && python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' bench/*.py \
+  || { echo "bench/: syntax error"; echo "0 passed, 1 failed"; exit 1; }
+
 step "swift build --build-tests"
 if ! swift build --build-tests; then
   echo "swift build: FAILED"
