@@ -59,6 +59,14 @@ extension SQLCatalog {
     }
 
     public func listImages(_ query: ImageQuery, for principal: Principal) async throws -> [Image] {
+        let (sql, binds) = try await listStatement(query, for: principal)
+        var images = try await db.query(sql, binds).compactMap(Self.decodeImage)
+        try await loadChildren(db, into: &images, withLocations: true)
+        return images
+    }
+
+    /// The one SELECT a list page runs (tests ask the database how it would run it).
+    public func listStatement(_ query: ImageQuery, for principal: Principal) async throws -> (String, [SQLValue]) {
         var conditions = ["images.deleted = ?"]
         var binds: [SQLValue] = [.bool(false)]
         addVisibility(query, principal, &conditions, &binds)
@@ -143,9 +151,7 @@ extension SQLCatalog {
         let sql =
             "SELECT \(Self.imageColumns) FROM images WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?"
         binds.append(.int(Int64(query.limit)))
-        var images = try await db.query(sql, binds).compactMap(Self.decodeImage)
-        try await loadChildren(db, into: &images, withLocations: true)
-        return images
+        return (sql, binds)
     }
 
     /// Who sees what (reference §1.5 "Default visibility set for a non-admin").

@@ -412,3 +412,21 @@ import Testing
         #expect(SQLTimestamp.parse("garbage") == nil)
     }
 }
+
+/// Not a timing test: the database's own plan for the default list page (newest first) must
+/// walk an index rather than sort every live image for each page.
+@Suite struct ListQueryPlanTests {
+    @Test func theDefaultListOrderNeedsNoSort() async throws {
+        let executor = try await SQLiteExecutor.open(path: ":memory:")
+        let catalog = SQLCatalog(executor: executor)
+        try await catalog.migrate()
+        for admin in [true, false] {
+            let principal = Principal(projectID: "p1", userID: "u1", roles: admin ? ["admin"] : ["member"])
+            let (sql, binds) = try await catalog.listStatement(ImageQuery(), for: principal)
+            let plan = try await executor.query("EXPLAIN QUERY PLAN " + sql, binds).compactMap { $0["detail"].string }
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "admin=\(admin): \(plan)")
+            #expect(plan.contains { $0.contains("glimpse_images_live_created_idx") }, "admin=\(admin): \(plan)")
+        }
+        try await executor.close()
+    }
+}
