@@ -140,7 +140,10 @@ public final class PostgresExecutor: SQLExecutor {
     static func translate(_ error: any Error) -> any Error {
         if error is GlimpseError || error is CancellationError { return error }
         guard let psql = error as? PSQLError else {
-            return GlimpseError(.internal, "The image catalog failed.", underlying: error)
+            // A decoding failure is the catalog's; anything else was thrown by the caller's own
+            // transaction body and goes back to it unchanged.
+            if error is PostgresDecodingError { return GlimpseError(.internal, "The image catalog failed.", underlying: error) }
+            return error
         }
         if psql.code == .server, let state = psql.serverInfo?[.sqlState] {
             switch state {

@@ -287,6 +287,14 @@ extension ImageService {
         let backends = input["backend"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let targets = backends.isEmpty ? [defaultStore.id] : backends
         guard let image = try await catalog.image(id: id) else { throw GlimpseError.notFound("The image was deleted before its import finished.") }
+        if image.properties[Self.importTaskKey] != task.id, task.attempts > 1, image.properties[Self.importTaskKey] == nil,
+            image.status == .active,
+            method != "copy-image" || targets.allSatisfy({ t in image.locations.contains { $0.storeID == t } })
+        {
+            // An earlier attempt finished the import (the image is active and unlocked) but its
+            // node died before it could record the task's success.
+            return .object(JSONObject([("image_id", .string(id))]))
+        }
         guard image.properties[Self.importTaskKey] == task.id else {
             throw GlimpseError.conflict("The image's import lock is held by another task.")
         }

@@ -249,6 +249,34 @@ import Testing
         }
     }
 
+    /// The node finished the import (image active, lock released) and died before recording
+    /// the task's success: the next attempt records it instead of failing.
+    @Test func aTaskWhoseImportAnEarlierAttemptFinishedSucceeds() async throws {
+        let glimpse = try await Self.make()
+        try await glimpse.test { client in
+            let id = try await client.create()
+            #expect(try await client.send(.put, "/v2/images/\(id)/file", body: ByteBuffer(bytes: bytes(5000)),
+                                          contentType: "application/octet-stream").status == .noContent)
+            let taskID = UUID().uuidString.lowercased()
+            let old = Date(timeIntervalSinceNow: -600)
+            try await glimpse.catalog.createTask(ImageTask(
+                id: taskID, type: "api_image_import", status: .processing, owner: "admin", imageID: id,
+                input: .object(JSONObject([("image_id", .string(id)),
+                                           ("import_req", .object(JSONObject([("method", .object(JSONObject([("name", .string("glance-direct"))])))]))),
+                                           ("backend", .array([.null]))])),
+                result: .object(JSONObject([("glimpse_attempts", .int(1))])), createdAt: old, updatedAt: old))
+            glimpse.service.taskSignal.signal()
+            var task = JSONObject()
+            for _ in 0..<200 {
+                task = try await client.send(.get, "/v2/tasks/\(taskID)").json
+                if task["status"]?.stringValue != "processing" { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(task["status"]?.stringValue == "success")
+            #expect(try await client.send(.get, "/v2/images/\(id)").json["status"]?.stringValue == "active")
+        }
+    }
+
     @Test func aTaskInterruptedTooOftenFailsWithAReason() async throws {
         let glimpse = try await Self.make { $0.taskMaxAttempts = 2 }
         let staging = try #require(glimpse.service.staging)
