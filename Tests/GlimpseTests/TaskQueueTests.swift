@@ -135,6 +135,20 @@ import Testing
         throw TestFailure("image \(id) stayed \(shown["status"]?.stringValue ?? "?"), expected \(status)")
     }
 
+    /// What a node that died mid-import leaves in the queue: a glance-direct task still
+    /// `processing`, `attempts` started, with its last heartbeat at `at`.
+    static func staleGlanceDirectTask(_ taskID: String, image id: String, attempts: Int, at old: Date, backend: Bool) -> ImageTask {
+        var input: [(String, JSONValue)] = [
+            ("image_id", .string(id)),
+            ("import_req", .object(JSONObject([("method", .object(JSONObject([("name", .string("glance-direct"))])))]))),
+        ]
+        if backend { input.append(("backend", .array([.null]))) }
+        return ImageTask(
+            id: taskID, type: "api_image_import", status: .processing, owner: "admin", imageID: id,
+            input: .object(JSONObject(input)), result: .object(JSONObject([("glimpse_attempts", .int(Int64(attempts)))])),
+            createdAt: old, updatedAt: old)
+    }
+
     static func sha512(_ data: [UInt8]) -> String { SHA512.hash(data: data).map { String(format: "%02x", $0) }.joined() }
 
     @Test func stageThenGlanceDirectImport() async throws {
@@ -229,12 +243,7 @@ import Testing
             image.properties["os_glance_import_task"] = taskID
             _ = try await glimpse.catalog.updateImage(image, expecting: .uploading)
             let old = Date(timeIntervalSinceNow: -600)
-            try await glimpse.catalog.createTask(ImageTask(
-                id: taskID, type: "api_image_import", status: .processing, owner: "admin", imageID: id,
-                input: .object(JSONObject([("image_id", .string(id)),
-                                           ("import_req", .object(JSONObject([("method", .object(JSONObject([("name", .string("glance-direct"))])))]))),
-                                           ("backend", .array([.null]))])),
-                result: .object(JSONObject([("glimpse_attempts", .int(1))])), createdAt: old, updatedAt: old))
+            try await glimpse.catalog.createTask(Self.staleGlanceDirectTask(taskID, image: id, attempts: 1, at: old, backend: true))
             glimpse.service.taskSignal.signal()
             let active = try await waitFor(client, id, status: "active")
             #expect(active["os_hash_value"]?.stringValue == Self.sha512(data))
@@ -259,12 +268,7 @@ import Testing
                                           contentType: "application/octet-stream").status == .noContent)
             let taskID = UUID().uuidString.lowercased()
             let old = Date(timeIntervalSinceNow: -600)
-            try await glimpse.catalog.createTask(ImageTask(
-                id: taskID, type: "api_image_import", status: .processing, owner: "admin", imageID: id,
-                input: .object(JSONObject([("image_id", .string(id)),
-                                           ("import_req", .object(JSONObject([("method", .object(JSONObject([("name", .string("glance-direct"))])))]))),
-                                           ("backend", .array([.null]))])),
-                result: .object(JSONObject([("glimpse_attempts", .int(1))])), createdAt: old, updatedAt: old))
+            try await glimpse.catalog.createTask(Self.staleGlanceDirectTask(taskID, image: id, attempts: 1, at: old, backend: true))
             glimpse.service.taskSignal.signal()
             var task = JSONObject()
             for _ in 0..<200 {
@@ -290,11 +294,7 @@ import Testing
             image.properties["os_glance_import_task"] = taskID
             _ = try await glimpse.catalog.updateImage(image, expecting: .uploading)
             let old = Date(timeIntervalSinceNow: -600)
-            try await glimpse.catalog.createTask(ImageTask(
-                id: taskID, type: "api_image_import", status: .processing, owner: "admin", imageID: id,
-                input: .object(JSONObject([("image_id", .string(id)),
-                                           ("import_req", .object(JSONObject([("method", .object(JSONObject([("name", .string("glance-direct"))])))])))])),
-                result: .object(JSONObject([("glimpse_attempts", .int(2))])), createdAt: old, updatedAt: old))
+            try await glimpse.catalog.createTask(Self.staleGlanceDirectTask(taskID, image: id, attempts: 2, at: old, backend: false))
             glimpse.service.taskSignal.signal()
             let queued = try await waitFor(client, id, status: "queued")
             #expect(queued["os_glance_import_task"] == nil, "the lock is released")
