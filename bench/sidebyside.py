@@ -1117,7 +1117,8 @@ def main():
     ap.add_argument('--glimpse-port', type=int, default=9393)
     ap.add_argument('--glimpse-bin', default=os.path.join(ROOT, '.build', 'release', 'glimpse'))
     ap.add_argument('--anchor', default=os.environ.get('GLANCE_ANCHOR') or
-                    os.path.join(ROOT, '..', 'shared', 'conformance', 'glance-anchor.sh'))
+                    os.path.join(os.environ.get('GLIMPSE_SHARED') or os.path.join(ROOT, '..', 'shared'),
+                                 'conformance', 'glance-anchor.sh'))
     ap.add_argument('--anchors', default=os.environ.get('BENCH_ANCHORS') or
                     os.path.expanduser('~/.cache/glimpse-anchors-bench'),
                     help="the anchor script's ANCHORS dir (Glance's venv, config and state)")

@@ -37,7 +37,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHARED="${GLIMPSE_SHARED:-$ROOT/../shared}"
+SHARED="$(bash "$ROOT/scripts/shared-dir.sh")" || true
 export GLIMPSE_SERVICES_DIR="${GLIMPSE_SERVICES_DIR:-$ROOT/.services}"
 BIN="${GLIMPSE_BIN:-$ROOT/.build/debug/glimpse}"
 case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac

@@ -14,7 +14,7 @@
 # store, glance-direct / web-download / copy-image, web-download allowed to 127.0.0.1.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHARED="${GLIMPSE_SHARED:-$REPO/../shared}"
+SHARED="$(bash "$REPO/scripts/shared-dir.sh")" || true
 BIN="${GLIMPSE_BIN:-$REPO/.build/debug/glimpse}"
 PORT="${GLIMPSE_TEMPEST_PORT:-19392}"
 KPORT="${GLIMPSE_TEMPEST_KEYSTONE_PORT:-15011}"

@@ -75,7 +75,8 @@ fi
 # OpenStack Swift (with its S3 API) and SeaweedFS, started (or reused) through
 # ../shared/services/start-object-store.sh. With GLIMPSE_REQUIRE_OBJECT_STORE=1 a suite whose
 # server is missing fails instead of being skipped.
-SHARED="${GLIMPSE_SHARED:-$ROOT/../shared}"
+SHARED="$(bash scripts/shared-dir.sh)" || echo "the shared folder (services/, conformance/) was not found at $SHARED; set GLIMPSE_SHARED"
+export GLIMPSE_SHARED="$SHARED"
 export GLIMPSE_SERVICES_DIR="${GLIMPSE_SERVICES_DIR:-$ROOT/.services}"
 step "object stores"
 # Stopped again when the tests end, with the Keystone test_keystone.py starts (GLIMPSE_KEEP_SERVICES=1

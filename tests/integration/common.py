@@ -43,6 +43,9 @@ import urllib.parse
 import uuid
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# The shared folder (services/, conformance/): scripts/test.sh exports GLIMPSE_SHARED
+# (scripts/shared-dir.sh finds it); <repo>/../shared otherwise.
+SHARED = os.environ.get("GLIMPSE_SHARED") or os.path.normpath(os.path.join(REPO_ROOT, "..", "shared"))
 DEFAULT_BIN = os.path.join(REPO_ROOT, ".build", "debug", "glimpse")
 MiB = 1024 * 1024
 GiB = 1024 * MiB

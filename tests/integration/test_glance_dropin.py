@@ -43,13 +43,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (MiB, REPO_ROOT, Api, free_port, run_test, start_glimpse,  # noqa: E402
+from common import (SHARED, MiB, REPO_ROOT, Api, free_port, run_test, start_glimpse,  # noqa: E402
                     wait_http_ok)
 
 SHARED_ANCHORS = os.environ.get("ANCHORS", os.path.expanduser("~/.cache/glimpse-anchors"))
 PRIVATE_ANCHORS = os.environ.get("DROPIN_ANCHORS", os.path.expanduser("~/.cache/glimpse-anchors-dropin"))
-ANCHOR_SCRIPT = os.environ.get("GLANCE_ANCHOR_SCRIPT") or os.path.normpath(
-    os.path.join(REPO_ROOT, "..", "shared", "conformance", "glance-anchor.sh"))
+ANCHOR_SCRIPT = os.environ.get("GLANCE_ANCHOR_SCRIPT") or os.path.join(SHARED, "conformance", "glance-anchor.sh")
 
 COMPARED_FIELDS = ["id", "name", "status", "size", "checksum", "os_hash_algo", "os_hash_value",
                    "disk_format", "container_format", "visibility", "protected", "min_disk",

@@ -38,7 +38,7 @@ import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import (MiB, REPO_ROOT, SkipTest, free_port, hashes_of_file, openstack_bin,  # noqa: E402
+from common import (SHARED, MiB, REPO_ROOT, SkipTest, free_port, hashes_of_file, openstack_bin,  # noqa: E402
                     request, run_test, start_glimpse, write_random_file)
 
 PASSWORD_DEFAULT = "secret"
@@ -51,7 +51,7 @@ def keystone_env() -> None:
     """Make sure GLIMPSE_KEYSTONE_* are set: run start-keystone.sh and take its exports."""
     if os.environ.get("GLIMPSE_KEYSTONE_URL"):
         return
-    shared = os.environ.get("GLIMPSE_SHARED") or os.path.join(REPO_ROOT, "..", "shared")
+    shared = SHARED
     script = os.path.join(shared, "services", "start-keystone.sh")
     if not os.path.isfile(script):
         raise SkipTest(f"GLIMPSE_KEYSTONE_URL is not set and {script} does not exist")

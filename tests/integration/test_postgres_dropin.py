@@ -38,7 +38,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_glance  # noqa: E402
-from common import MiB, REPO_ROOT, Api, free_port, identity, run_test, start_glimpse  # noqa: E402
+from common import SHARED, MiB, REPO_ROOT, Api, free_port, identity, run_test, start_glimpse  # noqa: E402
 
 ADMIN_PROJECT = real_glance.DEFAULT_PROJECT
 MEMBER_PROJECT = "5eed" + uuid.uuid4().hex[4:]
@@ -62,7 +62,7 @@ def pg_base_url() -> str:
     url = os.environ.get("GLIMPSE_PG_URL")
     if url:
         return url
-    script = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "services", "start-postgres.sh"))
+    script = os.path.join(SHARED, "services", "start-postgres.sh")
     env = {**os.environ, "GLIMPSE_SERVICES_DIR": os.environ.get("GLIMPSE_SERVICES_DIR")
            or os.path.join(REPO_ROOT, ".services")}
     out = subprocess.run(["bash", script], capture_output=True, text=True, env=env, cwd=REPO_ROOT)

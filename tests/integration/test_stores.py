@@ -38,13 +38,12 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (REPO_ROOT, MiB, Api, RepeatingStream, RssSampler, SkipTest, connect,  # noqa: E402
+from common import (SHARED, REPO_ROOT, MiB, Api, RepeatingStream, RssSampler, SkipTest, connect,  # noqa: E402
                     run_test, server, wait_status)
 
 BIG = int(os.environ.get("GLIMPSE_STORES_BIG_MIB", "2048")) * MiB
 BENCH = int(os.environ.get("GLIMPSE_STORES_BENCH_MIB", "1024")) * MiB
 RSS_LIMIT_KIB = int(os.environ.get("GLIMPSE_RSS_LIMIT_MIB", "150")) * 1024
-SHARED = os.environ.get("GLIMPSE_SHARED") or os.path.join(REPO_ROOT, "..", "shared")
 SERVICES_DIR = os.environ.get("GLIMPSE_SERVICES_DIR") or os.path.join(REPO_ROOT, ".services")
 # Segments / parts in MB as glance_store counts them: small enough that a 2 GiB image has many
 # of each. The swift driver's MB is 1000 KiB (glance_store's ONE_MB = units.k * units.Ki), the
