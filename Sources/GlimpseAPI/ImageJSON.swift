@@ -9,38 +9,49 @@ enum ImageJSON {
     static let hiddenProperties: Set<String> = ["os_glance_stage_host", "os_glance_hash_op_host"]
 
     static func render(_ image: Image, showStores: Bool) -> JSONValue {
-        var o = JSONObject()
-        for (key, value) in image.properties.sorted(by: { $0.key < $1.key }) where !hiddenProperties.contains(key) {
-            o[key] = .string(value)
+        var pairs: [(String, JSONValue)] = []
+        pairs.reserveCapacity(image.properties.count + 23)
+        // Additional properties first (sorted), then the base fields; a base field's name is
+        // never a property's (the schema reserves them), and it would win if it were.
+        for (key, value) in image.properties.sorted(by: { $0.key < $1.key })
+        where !hiddenProperties.contains(key) && !baseFields.contains(key) {
+            pairs.append((key, .string(value)))
         }
-        o["name"] = .optionalString(image.name)
-        o["disk_format"] = .optionalString(image.diskFormat)
-        o["container_format"] = .optionalString(image.containerFormat)
-        o["visibility"] = .string(image.visibility.rawValue)
-        o["size"] = .optionalInt(image.size)
-        o["virtual_size"] = .optionalInt(image.virtualSize)
-        o["status"] = .string(image.status.rawValue)
-        o["checksum"] = .optionalString(image.checksum)
-        o["protected"] = .bool(image.protected)
-        o["min_ram"] = .int(Int64(image.minRam))
-        o["min_disk"] = .int(Int64(image.minDisk))
-        o["owner"] = .optionalString(image.owner)
-        o["os_hidden"] = .bool(image.osHidden)
-        o["os_hash_algo"] = .optionalString(image.osHashAlgo)
-        o["os_hash_value"] = .optionalString(image.osHashValue)
-        o["id"] = .string(image.id)
-        o["created_at"] = .string(timestamp(image.createdAt))
-        o["updated_at"] = .string(timestamp(image.updatedAt))
-        o["tags"] = .array(image.tags.map { .string($0) })
-        o["self"] = .string("/v2/images/\(image.id)")
-        o["file"] = .string("/v2/images/\(image.id)/file")
-        o["schema"] = .string("/v2/schemas/image")
+        pairs.append(("name", .optionalString(image.name)))
+        pairs.append(("disk_format", .optionalString(image.diskFormat)))
+        pairs.append(("container_format", .optionalString(image.containerFormat)))
+        pairs.append(("visibility", .string(image.visibility.rawValue)))
+        pairs.append(("size", .optionalInt(image.size)))
+        pairs.append(("virtual_size", .optionalInt(image.virtualSize)))
+        pairs.append(("status", .string(image.status.rawValue)))
+        pairs.append(("checksum", .optionalString(image.checksum)))
+        pairs.append(("protected", .bool(image.protected)))
+        pairs.append(("min_ram", .int(Int64(image.minRam))))
+        pairs.append(("min_disk", .int(Int64(image.minDisk))))
+        pairs.append(("owner", .optionalString(image.owner)))
+        pairs.append(("os_hidden", .bool(image.osHidden)))
+        pairs.append(("os_hash_algo", .optionalString(image.osHashAlgo)))
+        pairs.append(("os_hash_value", .optionalString(image.osHashValue)))
+        pairs.append(("id", .string(image.id)))
+        pairs.append(("created_at", .string(timestamp(image.createdAt))))
+        pairs.append(("updated_at", .string(timestamp(image.updatedAt))))
+        pairs.append(("tags", .array(image.tags.map { .string($0) })))
+        pairs.append(("self", .string("/v2/images/\(image.id)")))
+        pairs.append(("file", .string("/v2/images/\(image.id)/file")))
+        pairs.append(("schema", .string("/v2/schemas/image")))
         if showStores {
             let ids = image.locations.filter { $0.status == "active" }.compactMap(\.storeID)
-            if !ids.isEmpty { o["stores"] = .string(ids.joined(separator: ",")) }
+            if !ids.isEmpty { pairs.append(("stores", .string(ids.joined(separator: ",")))) }
         }
-        return .object(o)
+        return .object(JSONObject(pairs))
     }
+
+    /// The fields `render` always writes (and `stores`).
+    static let baseFields: Set<String> = [
+        "name", "disk_format", "container_format", "visibility", "size", "virtual_size", "status", "checksum",
+        "protected", "min_ram", "min_disk", "owner", "os_hidden", "os_hash_algo", "os_hash_value", "id", "created_at",
+        "updated_at", "tags", "self", "file", "schema", "stores",
+    ]
 
     static func render(_ member: ImageMember) -> JSONValue {
         .object(JSONObject([
@@ -55,8 +66,7 @@ enum ImageJSON {
 
     /// ISO 8601 to the second with `Z`, as Glance prints.
     static func timestamp(_ date: Date) -> String {
-        let full = SQLTimestamp.format(date)  // YYYY-MM-DD HH:MM:SS.ffffff
-        return String(full.prefix(10)) + "T" + String(full.dropFirst(11).prefix(8)) + "Z"
+        SQLTimestamp.iso8601Seconds(date)
     }
 
     /// Parses the ISO 8601 forms clients send in time filters (`2016-04-18T21:38:54Z`, offsets, fractions).

@@ -85,11 +85,17 @@ struct ImageQueryParser {
             }
         }
         q.tags = tags
-        q.sort = try parseSort(keys: sortKeys, dirs: sortDirs, sort: sortParam)
+        (q.sort, q.tieBreakDirection) = try parseSort(keys: sortKeys, dirs: sortDirs, sort: sortParam)
         return q
     }
 
-    func parseSort(keys: [String], dirs: [String], sort: String?) throws -> [(ImageQuery.SortKey, ImageQuery.SortDirection)] {
+    /// The sort keys with their directions, and the direction of the `created_at`/`id` keys
+    /// that end the sort: Glance's API passes one direction per `sort` item, or the `sort_dir`
+    /// values as given (`desc` when none), and its database layer gives the added keys that
+    /// direction when there is exactly one, else `desc`.
+    func parseSort(keys: [String], dirs: [String], sort: String?) throws
+        -> ([(ImageQuery.SortKey, ImageQuery.SortDirection)], ImageQuery.SortDirection)
+    {
         func key(_ s: String) throws -> ImageQuery.SortKey {
             guard let k = ImageQuery.SortKey(rawValue: s) else { throw GlimpseError.badRequest("Invalid sort key: \(s). It is not allowed.") }
             return k
@@ -102,21 +108,24 @@ struct ImageQueryParser {
             guard keys.isEmpty, dirs.isEmpty else {
                 throw GlimpseError.badRequest("The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'.")
             }
-            return try sort.split(separator: ",").map { item in
+            let items: [(ImageQuery.SortKey, ImageQuery.SortDirection)] = try sort.split(separator: ",").map { item in
                 let parts = item.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 return (try key(parts[0]), parts.count > 1 ? try dir(parts[1]) : .desc)
             }
+            return (items, items.count == 1 ? items[0].1 : .desc)
         }
+        let single = try dirs.count == 1 ? dir(dirs[0]) : .desc
         if keys.isEmpty {
             guard dirs.count <= 1 else { throw GlimpseError.badRequest("Number of sort dirs does not match the number of sort keys") }
-            return [(.createdAt, try dirs.first.map(dir) ?? .desc)]
+            return ([(.createdAt, single)], single)
         }
         if dirs.count > 1, dirs.count != keys.count {
             throw GlimpseError.badRequest("Number of sort dirs does not match the number of sort keys")
         }
-        return try keys.enumerated().map { i, k in
+        let items = try keys.enumerated().map { i, k in
             (try key(k), try dir(dirs.count > 1 ? dirs[i] : (dirs.first ?? "desc")))
         }
+        return (items, dirs.count > 1 ? .desc : single)
     }
 
     static func bool(_ value: String, _ key: String) throws -> Bool {

@@ -9,7 +9,7 @@ extension Response {
         var headers = headers
         headers[.contentType] = "application/json"
         var buffer = ByteBuffer()
-        buffer.writeString(value.serialized())
+        buffer.writeBytes(value.serializedBytes())
         return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
     }
 

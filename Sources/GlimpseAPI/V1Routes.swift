@@ -97,6 +97,7 @@ struct V1Routes: Sendable {
             }
         }
         q.sort = [(sortKey, sortDir)]
+        q.tieBreakDirection = sortDir
         return try await service.list(q, principal: context.principal)
     }
 

@@ -1,3 +1,6 @@
+import Foundation
+import GlimpseDomain
+
 /// Glance 33's catalog schema at its migration head (alembic `2024_1_contract01`), so that a
 /// database made by Glance is served in place and the other way round. Column names, types,
 /// nullability, defaults and constraints follow Glance; the DDL here is portable between SQLite
@@ -47,6 +50,7 @@ enum GlanceSchema {
             // in the index instead of sorting every live row for each page (57 ms → ~1 ms for a
             // page of 25 at 100,000 images). Glance ignores it; its migrations do not touch it.
             "CREATE INDEX IF NOT EXISTS glimpse_images_live_created_idx ON images (deleted, created_at, id)",
+        ] + sortIndexes(dialect) + [
             """
             CREATE TABLE IF NOT EXISTS image_properties (
               \(ID), image_id VARCHAR(36) NOT NULL REFERENCES images (id),
@@ -149,5 +153,22 @@ enum GlanceSchema {
               CONSTRAINT ix_cached_images_image_id_node_reference_id UNIQUE (image_id, node_reference_id))
             """,
         ]
+    }
+
+    /// Sort keys a list may be ordered by, each with an index of Glimpse's own over exactly the
+    /// ORDER BY `SQLCatalog.sortTerms` writes for a sort on that key alone (the key, then
+    /// `created_at` and `id` in the same direction, as Glance orders), so a page walks the
+    /// index forwards or backwards and stops at its limit instead of sorting every match.
+    static let indexedSortKeys: [(ImageQuery.SortKey, String)] = [
+        (.name, "name"), (.size, "size"), (.updatedAt, "updated_at"), (.status, "status"),
+        (.diskFormat, "disk_format"), (.containerFormat, "container_format"),
+    ]
+
+    static func sortIndexes(_ dialect: SQLDialect) -> [String] {
+        indexedSortKeys.map { key, name in
+            let terms = SQLCatalog.sortTerms([(key, .asc)], dialect).map(\.expression)
+                .map { $0.replacingOccurrences(of: "images.", with: "") }
+            return "CREATE INDEX IF NOT EXISTS glimpse_images_live_\(name)_idx ON images (deleted, \(terms.joined(separator: ", ")), created_at, id)"
+        }
     }
 }

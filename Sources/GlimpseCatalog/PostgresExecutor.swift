@@ -178,12 +178,13 @@ public final class PostgresExecutor: SQLExecutor {
         }
         let rows = try await connection.query(PostgresQuery(unsafeSQL: numberPlaceholders(sql), binds: bindings), logger: logger)
         var result: [SQLRow] = []
+        var columns: SQLColumns?
         for try await row in rows {
-            var values: [String: SQLValue] = [:]
-            for cell in row {
-                values[cell.columnName] = decode(cell)
-            }
-            result.append(SQLRow(values: values))
+            var cells: [SQLValue] = []
+            for cell in row { cells.append(decode(cell)) }
+            let names = columns ?? SQLColumns(row.map(\.columnName))
+            columns = names
+            result.append(SQLRow(columns: names, cells: cells))
         }
         return result
     }

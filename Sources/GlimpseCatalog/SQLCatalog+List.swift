@@ -122,8 +122,8 @@ extension SQLCatalog {
 
         // created_at and id always end the sort, so every page boundary is unique.
         var sort = query.sort
-        if !sort.contains(where: { $0.0 == .createdAt }) { sort.append((.createdAt, .desc)) }
-        if !sort.contains(where: { $0.0 == .id }) { sort.append((.id, .desc)) }
+        if !sort.contains(where: { $0.0 == .createdAt }) { sort.append((.createdAt, query.tieBreakDirection)) }
+        if !sort.contains(where: { $0.0 == .id }) { sort.append((.id, query.tieBreakDirection)) }
         let terms = Self.sortTerms(sort, db.dialect)
 
         if let markerID = query.marker {

@@ -229,38 +229,45 @@ public struct SQLCatalog: ImageCatalog {
         image = images[0]
     }
 
-    /// Loads properties and tags (and optionally locations) for a page of images in one query each.
+    /// Loads properties and tags (and optionally locations) for a page of images, in one query.
     func loadChildren(_ q: any SQLQueryable, into images: inout [Image], withLocations: Bool) async throws {
         guard !images.isEmpty else { return }
-        let ids = images.map { SQLValue.text($0.id) }
-        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
         var index: [String: Int] = [:]
         for (i, image) in images.enumerated() { index[image.id] = i }
-        for row in try await q.query(
-            "SELECT image_id, name, value FROM image_properties WHERE deleted = ? AND image_id IN (\(marks))", [.bool(false)] + ids)
-        {
-            if let i = index[row["image_id"].string ?? ""], let name = row["name"].string {
-                images[i].properties[name] = row["value"].string ?? ""
+        let (sql, binds) = Self.childrenStatement(ids: images.map(\.id), withLocations: withLocations)
+        for row in try await q.query(sql, binds) {
+            guard !row["deleted"].bool, let i = index[row["image_id"].string ?? ""], let a = row["a"].string else { continue }
+            switch row["kind"].string {
+            case "p":
+                images[i].properties[a] = row["b"].string ?? ""
+            case "t":
+                if !images[i].tags.contains(a) { images[i].tags.append(a) }
+            case "l":
+                images[i].locations.append(
+                    ImageLocation(url: a, metadataJSON: row["b"].string ?? "{}", status: row["c"].string ?? "active"))
+            default:
+                break
             }
         }
-        for row in try await q.query(
-            "SELECT image_id, value FROM image_tags WHERE deleted = ? AND image_id IN (\(marks)) ORDER BY id", [.bool(false)] + ids)
-        {
-            if let i = index[row["image_id"].string ?? ""], let tag = row["value"].string, !images[i].tags.contains(tag) {
-                images[i].tags.append(tag)
-            }
-        }
+    }
+
+    /// The one SELECT that loads the children of `ids` (tests ask the database how it would
+    /// run it): one row per child with its kind (`p`, `t`, `l`), image, id (for order), whether
+    /// it is deleted, and up to three values. Soft-deleted children are skipped by the caller
+    /// rather than in SQL: with `deleted = ?` beside `image_id IN (…)` SQLite without
+    /// statistics walks the `deleted` index over every live child of every image instead of
+    /// looking up these images' children.
+    public static func childrenStatement(ids: [String], withLocations: Bool) -> (String, [SQLValue]) {
+        let binds = ids.map { SQLValue.text($0) }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var sql = """
+            SELECT 'p' AS kind, image_id, id, deleted, name AS a, value AS b, NULL AS c FROM image_properties WHERE image_id IN (\(marks)) \
+            UNION ALL SELECT 't', image_id, id, deleted, value, NULL, NULL FROM image_tags WHERE image_id IN (\(marks))
+            """
         if withLocations {
-            for row in try await q.query(
-                "SELECT image_id, value, meta_data, status FROM image_locations WHERE deleted = ? AND image_id IN (\(marks)) ORDER BY id",
-                [.bool(false)] + ids)
-            {
-                if let i = index[row["image_id"].string ?? ""], let url = row["value"].string {
-                    images[i].locations.append(
-                        ImageLocation(url: url, metadataJSON: row["meta_data"].string ?? "{}", status: row["status"].string ?? "active"))
-                }
-            }
+            sql += " UNION ALL SELECT 'l', image_id, id, deleted, value, meta_data, status FROM image_locations WHERE image_id IN (\(marks))"
         }
+        return (sql + " ORDER BY 1, 3", Array(repeating: binds, count: withLocations ? 3 : 2).flatMap { $0 })
     }
 
     /// Writes the difference between `previous` and `image` for properties, tags and locations.

@@ -53,11 +53,39 @@ public enum SQLValue: Sendable, Equatable {
     }
 }
 
-/// One result row, by column name.
+/// One result row, read by column name. The rows of one result share their column names.
 public struct SQLRow: Sendable {
-    public let values: [String: SQLValue]
-    public init(values: [String: SQLValue]) { self.values = values }
-    public subscript(_ column: String) -> SQLValue { values[column] ?? .null }
+    let columns: SQLColumns
+    let cells: [SQLValue]
+
+    init(columns: SQLColumns, cells: [SQLValue]) {
+        self.columns = columns
+        self.cells = cells
+    }
+
+    public init(values: [String: SQLValue]) {
+        let names = Array(values.keys)
+        self.init(columns: SQLColumns(names), cells: names.map { values[$0]! })
+    }
+
+    /// The column's value; `.null` for a column the row does not have.
+    public subscript(_ column: String) -> SQLValue {
+        guard let i = columns.position[column] else { return .null }
+        return cells[i]
+    }
+}
+
+/// The column names of a result, and where each is in a row.
+final class SQLColumns: Sendable {
+    let names: [String]
+    let position: [String: Int]
+
+    init(_ names: [String]) {
+        self.names = names
+        var position: [String: Int] = [:]
+        for (i, name) in names.enumerated() where position[name] == nil { position[name] = i }
+        self.position = position
+    }
 }
 
 /// Something that runs SQL: a connection inside a transaction, or the pool outside one.
@@ -95,6 +123,16 @@ public enum SQLTimestamp {
     }()
 
     public static func format(_ date: Date) -> String {
+        render(date, separator: UInt8(ascii: " "), fraction: true)
+    }
+
+    /// ISO 8601 to the second with `Z` (`2026-12-04T15:32:06Z`), as Glance prints timestamps.
+    public static func iso8601Seconds(_ date: Date) -> String {
+        render(date, separator: UInt8(ascii: "T"), fraction: false)
+    }
+
+    /// `YYYY-MM-DD?HH:MM:SS` followed by `.ffffff` or by `Z`, written digit by digit.
+    static func render(_ date: Date, separator: UInt8, fraction: Bool) -> String {
         let t = date.timeIntervalSince1970
         var seconds = Int64(t.rounded(.down))
         var micros = Int64(((t - Double(seconds)) * 1_000_000).rounded())
@@ -102,11 +140,30 @@ public enum SQLTimestamp {
         let (days, secOfDay) = seconds.quotientAndRemainder(dividingBy: 86400)
         let (y, m, d) = civil(fromDays: secOfDay < 0 ? days - 1 : days)
         let s = secOfDay < 0 ? secOfDay + 86400 : secOfDay
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let digits = String(v)
-            return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        return String(unsafeUninitializedCapacity: 26) { out in
+            var i = 0
+            func put(_ value: Int64, _ width: Int) {
+                var v = value
+                for k in stride(from: width - 1, through: 0, by: -1) {
+                    out[i + k] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+                i += width
+            }
+            func put(_ byte: UInt8) {
+                out[i] = byte
+                i += 1
+            }
+            put(Int64(y), 4); put(UInt8(ascii: "-")); put(Int64(m), 2); put(UInt8(ascii: "-")); put(Int64(d), 2)
+            put(separator)
+            put(s / 3600, 2); put(UInt8(ascii: ":")); put((s % 3600) / 60, 2); put(UInt8(ascii: ":")); put(s % 60, 2)
+            if fraction {
+                put(UInt8(ascii: ".")); put(micros, 6)
+            } else {
+                put(UInt8(ascii: "Z"))
+            }
+            return i
         }
-        return "\(pad(Int64(y), 4))-\(pad(Int64(m), 2))-\(pad(Int64(d), 2)) \(pad(s / 3600, 2)):\(pad((s % 3600) / 60, 2)):\(pad(s % 60, 2)).\(pad(micros, 6))"
     }
 
     /// Parses `YYYY-MM-DD HH:MM:SS[.ffffff]` (also with `T`), as UTC.

@@ -4,19 +4,28 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import SQLiteNIO
 
 /// SQLite behind the catalog, in WAL mode: a pool of reader connections and one writer.
 ///
-/// All writes in this process go through the single writer connection, one transaction at a
-/// time, so they never wait on each other inside SQLite. SQLite calls run on a thread pool of
-/// our own, sized so the connection holding the write lock always has a thread to finish on;
-/// a lock held by another process is waited for with `busy_timeout` (sleeping, not spinning).
+/// Reads run on the caller's thread: in WAL mode a reader never waits for a lock, and what it
+/// costs is CPU that a thread of our own would take from the same cores, plus two thread
+/// switches per statement (most of a point read's cost). Writes go through the single writer
+/// connection, one transaction at a time; what may wait for a lock another process holds (up
+/// to `busy_timeout`, sleeping) or for the disk (`BEGIN IMMEDIATE`, `COMMIT` with its
+/// checkpoints, a statement outside a transaction) runs on a thread of its own, so that it
+/// never holds a thread of Swift's cooperative pool. Every connection keeps its statements
+/// prepared.
 public final class SQLiteExecutor: SQLExecutor {
     let readers: ConnectionPool<SQLiteConnection>
     let writer: ConnectionPool<SQLiteConnection>
-    let threadPool: NIOThreadPool
-    static let busyTimeoutMilliseconds = 10_000
+    /// The writer's thread.
+    let writerThread: NIOThreadPool
+    /// `:memory:`: one connection serves reads and writes.
+    let shared: Bool
+    /// Writes committed since the planner's statistics were last checked (`refreshStatistics`).
+    let writesSinceStatistics = NIOLockedValueBox(0)
+    static let writesBetweenStatistics = 1000
+    static let busyTimeoutMilliseconds: Int32 = 10_000
     public var dialect: SQLDialect { .sqlite }
 
     /// Opens `path` (created if missing) with `poolSize` reader connections plus one writer;
@@ -25,98 +34,123 @@ public final class SQLiteExecutor: SQLExecutor {
         -> SQLiteExecutor
     {
         let memory = path == ":memory:"
-        let readerCount = memory ? 0 : max(1, poolSize)
-        let threadPool = NIOThreadPool(numberOfThreads: readerCount + 2)
-        threadPool.start()
-        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
-        let storage: SQLiteConnection.Storage = memory ? .memory : .file(path: path)
-        func connect() async throws -> SQLiteConnection {
-            let c = try await SQLiteConnection.open(storage: storage, threadPool: threadPool, logger: logger, on: eventLoop)
-            _ = try await c.query("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)", [])
+        let writerThread = NIOThreadPool(numberOfThreads: 1)
+        writerThread.start()
+        @Sendable func connect() throws -> SQLiteConnection {
+            let c = try SQLiteConnection(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
             if !memory {
-                _ = try await c.query("PRAGMA journal_mode = WAL", [])
-                _ = try await c.query("PRAGMA synchronous = NORMAL", [])
+                _ = try c.execute("PRAGMA journal_mode = WAL", [])
+                _ = try c.execute("PRAGMA synchronous = NORMAL", [])
             }
             return c
         }
-        let writerPool = ConnectionPool([try await connect()])
-        var readerConnections: [SQLiteConnection] = []
-        for _ in 0..<readerCount { readerConnections.append(try await connect()) }
-        let readerPool = memory ? writerPool : ConnectionPool(readerConnections)
-        return SQLiteExecutor(readers: readerPool, writer: writerPool, threadPool: threadPool)
+        do {
+            // The first connection switches the file to WAL, which takes its write lock: on
+            // the writer's thread, like every other wait for a lock.
+            let writerConnection = try await writerThread.runIfActive { try connect() }
+            var readerConnections: [SQLiteConnection] = []
+            if !memory {
+                for _ in 0..<max(1, poolSize) { readerConnections.append(try await writerThread.runIfActive { try connect() }) }
+            }
+            let writerPool = ConnectionPool([writerConnection])
+            let readerPool = memory ? writerPool : ConnectionPool(readerConnections)
+            let executor = SQLiteExecutor(readers: readerPool, writer: writerPool, writerThread: writerThread, shared: memory)
+            if !memory { await executor.refreshStatistics(writerConnection) }
+            return executor
+        } catch {
+            try? await writerThread.shutdownGracefully()
+            throw error
+        }
     }
 
-    init(readers: ConnectionPool<SQLiteConnection>, writer: ConnectionPool<SQLiteConnection>, threadPool: NIOThreadPool) {
+    init(readers: ConnectionPool<SQLiteConnection>, writer: ConnectionPool<SQLiteConnection>, writerThread: NIOThreadPool, shared: Bool) {
         self.readers = readers
         self.writer = writer
-        self.threadPool = threadPool
+        self.writerThread = writerThread
+        self.shared = shared
     }
 
-    /// Statements that change data go to the writer; everything else to a reader.
+    /// Reads run here on a reader; statements that change data run on the writer's thread.
     public func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let isRead = sql.hasPrefix("SELECT") || sql.hasPrefix("PRAGMA")
-        return try await (isRead ? readers : writer).withConnection { try await Self.run($0, sql, binds) }
+        if Self.isRead(sql) {
+            return try await readers.withConnection { try $0.execute(sql, binds) }
+        }
+        return try await writer.withConnection { connection in
+            let rows = try await self.onWriterThread(connection, sql, binds)
+            await self.wrote(connection)
+            return rows
+        }
+    }
+
+    /// Counts a committed write; every `writesBetweenStatistics` of them the statistics are
+    /// checked.
+    func wrote(_ connection: SQLiteConnection) async {
+        guard !shared else { return }
+        let due = writesSinceStatistics.withLockedValue { n in
+            n += 1
+            if n < Self.writesBetweenStatistics { return false }
+            n = 0
+            return true
+        }
+        if due { await refreshStatistics(connection) }
+    }
+
+    /// `PRAGMA optimize`: analyzes (a sample of at most 1000 rows per index) every table whose
+    /// size changed tenfold since its last analysis or that was never analyzed. Without
+    /// statistics SQLite's planner takes every equality for equally selective, and picks Glance's
+    /// single-column `deleted` indexes (one value for nearly every row) over `image_id` ones.
+    /// The writer holds the connection; other connections load the new statistics by
+    /// themselves. A failure only leaves the old statistics.
+    func refreshStatistics(_ connection: SQLiteConnection) async {
+        _ = try? await onWriterThread(connection, "PRAGMA analysis_limit = 1000", [])
+        _ = try? await onWriterThread(connection, "PRAGMA optimize = 0x10002", [])
+    }
+
+    static func isRead(_ sql: String) -> Bool {
+        sql.hasPrefix("SELECT") || sql.hasPrefix("PRAGMA") || sql.hasPrefix("EXPLAIN")
+    }
+
+    func onWriterThread(_ connection: SQLiteConnection, _ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        do {
+            return try await writerThread.runIfActive { try connection.execute(sql, binds) }
+        } catch let error as GlimpseError {
+            throw error
+        } catch {
+            throw GlimpseError(.unavailable, "The image catalog is closed.", underlying: error)
+        }
     }
 
     public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLQueryable) async throws -> T) async throws -> T {
         try await writer.withConnection { connection in
-            _ = try await Self.run(connection, "BEGIN IMMEDIATE", [])
+            _ = try await self.onWriterThread(connection, "BEGIN IMMEDIATE", [])
             do {
-                let result = try await body(Transaction(connection: connection))
-                _ = try await Self.run(connection, "COMMIT", [])
+                let result = try await body(Transaction(executor: self, connection: connection))
+                _ = try await self.onWriterThread(connection, "COMMIT", [])
+                await self.wrote(connection)
                 return result
             } catch {
-                _ = try? await Self.run(connection, "ROLLBACK", [])
+                _ = try? await self.onWriterThread(connection, "ROLLBACK", [])
                 throw error
             }
         }
     }
 
     public func close() async throws {
-        var all = writer.drain()
-        if readers !== writer { all += readers.drain() }
-        for c in all { try await c.close() }
-        try await threadPool.shutdownGracefully()
+        let all = writer.drain() + (shared ? [] : readers.drain())
+        try? await writerThread.runIfActive { for c in all { c.close() } }
+        try await writerThread.shutdownGracefully()
     }
 
+    /// Inside a transaction statements run here: once `BEGIN IMMEDIATE` (on the writer's
+    /// thread) holds the write lock nothing waits for a lock, and changes stay in the
+    /// connection's cache until `COMMIT`, which writes (and may checkpoint) on the writer's
+    /// thread.
     struct Transaction: SQLQueryable {
+        let executor: SQLiteExecutor
         let connection: SQLiteConnection
         var dialect: SQLDialect { .sqlite }
         func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-            try await SQLiteExecutor.run(connection, sql, binds)
-        }
-    }
-
-    static func run(_ connection: SQLiteConnection, _ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let data: [SQLiteData] = binds.map {
-            switch $0 {
-            case .int(let i): .integer(Int(i))
-            case .double(let d): .float(d)
-            case .text(let s): .text(s)
-            case .bool(let b): .integer(b ? 1 : 0)
-            case .date(let d): .text(SQLTimestamp.format(d))
-            case .null: .null
-            }
-        }
-        let rows: [SQLiteRow]
-        do {
-            rows = try await connection.query(sql, data)
-        } catch {
-            throw GlimpseError(.internal, "The image catalog failed.", underlying: error)
-        }
-        return rows.map { row in
-            var values: [String: SQLValue] = [:]
-            for column in row.columns {
-                values[column.name] =
-                    switch column.data {
-                    case .integer(let i): .int(Int64(i))
-                    case .float(let d): .double(d)
-                    case .text(let s): .text(s)
-                    case .blob(let b): .text(String(buffer: b))
-                    case .null: .null
-                    }
-            }
-            return SQLRow(values: values)
+            try connection.execute(sql, binds)
         }
     }
 }

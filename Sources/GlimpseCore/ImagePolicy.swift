@@ -21,7 +21,7 @@ public struct ImagePolicy: Sendable {
 
     /// Glance's image target; `member_id` only when the caller reached a shared image it does
     /// not own through its membership.
-    func target(_ image: Image, principal: Principal, membership: ImageMember? = nil) -> [String: String] {
+    func target(_ image: Image, principal: Principal, membership: ImageMember? = nil) -> PolicyTarget.ImageValues {
         PolicyTarget.image(image, memberID: membership?.memberID, memberStatus: membership?.status.rawValue)
     }
 
@@ -77,8 +77,7 @@ public struct ImagePolicy: Sendable {
     /// `modify_member`: the member project itself changes its own status.
     public func canChangeMemberStatus(_ image: Image, memberID: String, principal: Principal) -> Bool {
         var t = target(image, principal: principal)
-        t["member_id"] = memberID
-        t["member"] = memberID
+        t.memberID = memberID
         return enforcer.enforce("modify_member", target: t, principal: principal)
     }
 

@@ -25,6 +25,10 @@ public struct ImageQuery: Sendable, Equatable {
     public var limit: Int = 25
     public var marker: String?
     public var sort: [(SortKey, SortDirection)] = [(.createdAt, .desc)]
+    /// The direction of the `created_at` and `id` keys that end every sort (when not sorted
+    /// on already): Glance's database layer uses the request's direction when it gave exactly
+    /// one, else `desc`.
+    public var tieBreakDirection: SortDirection = .desc
     public var visibility: VisibilityFilter?
     /// v1's `is_public=false`: everything but public images.
     public var excludePublic = false
@@ -43,6 +47,7 @@ public struct ImageQuery: Sendable, Equatable {
 
     public static func == (a: ImageQuery, b: ImageQuery) -> Bool {
         a.limit == b.limit && a.marker == b.marker && a.sort.map { "\($0.0)\($0.1)" } == b.sort.map { "\($0.0)\($0.1)" }
+            && a.tieBreakDirection == b.tieBreakDirection
             && a.visibility == b.visibility && a.excludePublic == b.excludePublic && a.memberStatus == b.memberStatus && a.osHidden == b.osHidden
             && a.protected == b.protected && a.columns == b.columns && a.tags == b.tags && a.properties == b.properties
             && a.times.map { "\($0.column)\($0.op)\($0.date)" } == b.times.map { "\($0.column)\($0.op)\($0.date)" }

@@ -118,7 +118,7 @@ public struct PolicyTemplate: Sendable, Equatable {
 
     /// The value with substitutions made, or `nil` when the target lacks a key (oslo.policy
     /// then answers `false` for the check).
-    func render(_ target: [String: String]) -> String? {
+    func render(_ target: some PolicyTargetValues) -> String? {
         if parts.count == 1, case .text(let text) = parts[0] { return text }
         var result = ""
         for part in parts {

@@ -75,18 +75,18 @@ public struct PolicyEnforcer: Sendable {
 
     /// Whether `principal` may do `rule` on `target` (Glance's target dict for the operation;
     /// `PolicyTarget` builds them).
-    public func enforce(_ rule: String, target: [String: String], principal: Principal) -> Bool {
+    public func enforce(_ rule: String, target: some PolicyTargetValues, principal: Principal) -> Bool {
         enforce(rule, target: target, credentials: credentials(for: principal))
     }
 
     /// Whether credentials built once (with `credentials(for:)`) allow `rule` on `target`.
-    public func enforce(_ rule: String, target: [String: String], credentials: PolicyCredentials) -> Bool {
+    public func enforce(_ rule: String, target: some PolicyTargetValues, credentials: PolicyCredentials) -> Bool {
         guard !credentials.outOfScope, let check = (rules[rule] ?? rules[Self.defaultRuleName])?.check else { return false }
         return evaluate(check, target: target, credentials: credentials)
     }
 
     /// Evaluates a check tree with this enforcer's rules for `rule:` references.
-    public func evaluate(_ check: PolicyCheck, target: [String: String], credentials: PolicyCredentials) -> Bool {
+    public func evaluate(_ check: PolicyCheck, target: some PolicyTargetValues, credentials: PolicyCredentials) -> Bool {
         switch check {
         case .always:
             return true

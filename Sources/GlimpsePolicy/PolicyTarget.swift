@@ -1,5 +1,13 @@
 import GlimpseDomain
 
+/// What a check's `%(key)s` substitutions read: a target dict, or a view that answers the
+/// same keys.
+public protocol PolicyTargetValues {
+    subscript(key: String) -> String? { get }
+}
+
+extension Dictionary: PolicyTargetValues where Key == String, Value == String {}
+
 /// The target dicts Glance passes to its policy checks, built from Glimpse's types.
 ///
 /// Values are text, as oslo.policy's `%(key)s` substitution would print them. Keys whose value
@@ -16,33 +24,40 @@ public enum PolicyTarget {
     ///     *shared* image through its membership (Glance's database layer sets it exactly then:
     ///     shared image, caller not the owner). Leave it `nil` otherwise.
     ///   - memberStatus: the membership's status (`pending`, `accepted`, `rejected`), if any.
-    public static func image(_ image: Image, memberID: String? = nil, memberStatus: String? = nil) -> [String: String] {
-        var target = image.properties
-        let core: [String: String?] = [
-            "image_id": image.id,
-            "id": image.id,
-            "owner": image.owner,
-            "project_id": image.owner,
-            "visibility": image.visibility.rawValue,
-            "status": image.status.rawValue,
-            "name": image.name,
-            "protected": image.protected ? "True" : "False",
-            "os_hidden": image.osHidden ? "True" : "False",
-            "disk_format": image.diskFormat,
-            "container_format": image.containerFormat,
-            "checksum": image.checksum,
-            "os_hash_algo": image.osHashAlgo,
-            "os_hash_value": image.osHashValue,
-            "size": image.size.map(String.init),
-            "virtual_size": image.virtualSize.map(String.init),
-            "min_disk": String(image.minDisk),
-            "min_ram": String(image.minRam),
-            "member": memberID,
-            "member_id": memberID,
-            "member_status": memberStatus,
-        ]
-        for (key, value) in core { target[key] = value }
-        return target
+    public static func image(_ image: Image, memberID: String? = nil, memberStatus: String? = nil) -> ImageValues {
+        ImageValues(image: image, memberID: memberID, memberStatus: memberStatus)
+    }
+
+    /// An image's target, read key by key as a check asks (a check reads two or three keys;
+    /// building the whole dict for each check cost more than evaluating it).
+    public struct ImageValues: PolicyTargetValues, Sendable {
+        public let image: Image
+        public var memberID: String?
+        public var memberStatus: String?
+
+        public subscript(key: String) -> String? {
+            switch key {
+            case "image_id", "id": image.id
+            case "owner", "project_id": image.owner
+            case "visibility": image.visibility.rawValue
+            case "status": image.status.rawValue
+            case "name": image.name
+            case "protected": image.protected ? "True" : "False"
+            case "os_hidden": image.osHidden ? "True" : "False"
+            case "disk_format": image.diskFormat
+            case "container_format": image.containerFormat
+            case "checksum": image.checksum
+            case "os_hash_algo": image.osHashAlgo
+            case "os_hash_value": image.osHashValue
+            case "size": image.size.map(String.init)
+            case "virtual_size": image.virtualSize.map(String.init)
+            case "min_disk": String(image.minDisk)
+            case "min_ram": String(image.minRam)
+            case "member", "member_id": memberID
+            case "member_status": memberStatus
+            default: image.properties[key]
+            }
+        }
     }
 
     /// An image about to be created (`add_image`, and the visibility checks on create):

@@ -429,4 +429,50 @@ import Testing
         }
         try await executor.close()
     }
+
+    /// A page sorted on one key (either direction, with a filter no index covers) walks that
+    /// key's index and stops at its limit: Glance ends such a sort with `created_at` and `id`
+    /// in the same direction, which is exactly the index's order.
+    @Test func aSortOnOneKeyNeedsNoSort() async throws {
+        let executor = try await SQLiteExecutor.open(path: ":memory:")
+        let catalog = SQLCatalog(executor: executor)
+        try await catalog.migrate()
+        let keys: [(ImageQuery.SortKey, String)] = [
+            (.name, "name"), (.size, "size"), (.updatedAt, "updated_at"), (.status, "status"),
+            (.diskFormat, "disk_format"), (.containerFormat, "container_format"),
+        ]
+        for (key, column) in keys {
+            for direction in [ImageQuery.SortDirection.asc, .desc] {
+                for admin in [true, false] {
+                    var query = ImageQuery()
+                    query.sort = [(key, direction)]
+                    query.tieBreakDirection = direction
+                    query.columns["min_ram"] = ["512"]
+                    let principal = Principal(projectID: "p1", userID: "u1", roles: admin ? ["admin"] : ["member"])
+                    let (sql, binds) = try await catalog.listStatement(query, for: principal)
+                    let plan = try await executor.query("EXPLAIN QUERY PLAN " + sql, binds).compactMap { $0["detail"].string }
+                    let label = "\(column) \(direction) admin=\(admin): \(plan)"
+                    #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(label)")
+                    #expect(plan.contains { $0.contains("glimpse_images_live_\(column)_idx") }, "\(label)")
+                }
+            }
+        }
+        try await executor.close()
+    }
+
+    /// A page's properties, tags and locations are looked up by image, whatever the planner
+    /// knows of the tables (a fresh catalog has no statistics).
+    @Test func childrenAreLookedUpByImage() async throws {
+        let executor = try await SQLiteExecutor.open(path: ":memory:")
+        let catalog = SQLCatalog(executor: executor)
+        try await catalog.migrate()
+        let ids = (0..<25).map { "00000000-0000-0000-0000-0000000000\(10 + $0)" }
+        let (sql, binds) = SQLCatalog.childrenStatement(ids: ids, withLocations: true)
+        let plan = try await executor.query("EXPLAIN QUERY PLAN " + sql, binds).compactMap { $0["detail"].string }
+        for table in ["image_properties", "image_tags", "image_locations"] {
+            #expect(plan.contains { $0.contains("SEARCH \(table) USING INDEX") && $0.contains("(image_id=?)") }, "\(table): \(plan)")
+        }
+        #expect(!plan.contains { $0.contains("_deleted") }, "\(plan)")
+        try await executor.close()
+    }
 }

@@ -279,7 +279,7 @@ import Testing
 
     /// Glance's `ImageTarget`: `member_id` is the caller's project when it reaches a shared
     /// image it does not own through membership.
-    static func target(_ column: Int, for persona: Persona) -> [String: String] {
+    static func target(_ column: Int, for persona: Persona) -> PolicyTarget.ImageValues {
         let (_, image, members) = images[column]
         let project = persona.principal.projectID
         let reachedAsMember = image.visibility == .shared && project != image.owner && members.contains(project ?? "")
