@@ -27,6 +27,20 @@ import Testing
         #expect(try parse(v.serialized()) == v)
     }
 
+    /// Written as Python's `json.dumps(..., ensure_ascii=False)` writes it, as Glance answers.
+    @Test func serializesAsPythonsJSONDumps() {
+        let v = JSONValue.object(JSONObject([
+            ("s", .string("q\" b\\ \u{8}\u{C}\n\r\t\u{1}\u{1F} é 😀 \u{7F}")),
+            ("i", .array([.int(0), .int(-7), .int(Int64.max), .int(Int64.min)])),
+            ("d", .array([.double(2), .double(-0.5)])),
+            ("b", .array([.bool(true), .bool(false), .null])),
+            ("e", .object(JSONObject())),
+        ]))
+        let want = #"{"s": "q\" b\\ \b\f\n\r\t\u0001\u001f é 😀 \#u{7F}", "i": [0, -7, 9223372036854775807, -9223372036854775808], "d": [2.0, -0.5], "b": [true, false, null], "e": {}}"#
+        #expect(v.serialized() == want)
+        #expect(v.serializedBytes() == Array(want.utf8))
+    }
+
     @Test func surrogatePairs() throws {
         #expect(try parse(#""\ud83d\ude00""#) == .string("😀"))
         #expect(throws: GlimpseError.self) { try parse(#""\ud83d""#) }
