@@ -28,7 +28,7 @@ public enum GlimpseRouter {
     /// The channel handlers the HTTP/1 server needs besides Hummingbird's: `Expect:
     /// 100-continue` answered at once, and zero-copy sending of image files.
     public static func channelHandlers() -> [any RemovableChannelHandler] {
-        [ExpectContinueHandler(), FileRegionResponder()]
+        [ReadSizeHandler(), ExpectContinueHandler(), FileRegionResponder()]
     }
 
     /// The glance-registry API (`glimpse serve --role registry`).
