@@ -3,6 +3,7 @@ import GlimpseCore
 import GlimpseDomain
 import GlimpseKeystone
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Builds the whole HTTP surface: middleware in Glance's paste order (request id and errors,
@@ -25,10 +26,11 @@ public enum GlimpseRouter {
         return router
     }
 
-    /// The channel handlers the HTTP/1 server needs besides Hummingbird's: `Expect:
-    /// 100-continue` answered at once, and zero-copy sending of image files.
-    public static func channelHandlers() -> [any RemovableChannelHandler] {
-        [ReadSizeHandler(), ExpectContinueHandler(), FileRegionResponder()]
+    /// The channel handlers the HTTP/1 server needs besides Hummingbird's: reads of up to
+    /// 1 MiB, `Expect: 100-continue` answered at once, and zero-copy sending of image files
+    /// (`regionsSent` counts those, for tests).
+    public static func channelHandlers(regionsSent: NIOLockedValueBox<Int>? = nil) -> [any RemovableChannelHandler] {
+        [ReadSizeHandler(), ExpectContinueHandler(), FileRegionResponder(sentCount: regionsSent)]
     }
 
     /// The glance-registry API (`glimpse serve --role registry`).

@@ -5,7 +5,9 @@ import NIOCore
 /// handed to the upload task. Reads still start small and grow only while they fill up, so an
 /// idle or chatty connection keeps a small buffer. (Measured on 1 GiB uploads: about 8% less
 /// server CPU per GiB than 64 KiB reads.)
-final class ReadSizeHandler: ChannelHandler, RemovableChannelHandler {
+final class ReadSizeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    // Inbound only because NIO takes no handler that is neither; reads pass through untouched.
+    typealias InboundIn = NIOAny
     let maximum: Int
 
     init(maximum: Int = 1 << 20) { self.maximum = maximum }

@@ -208,7 +208,7 @@ import Testing
             let router = GlimpseRouter.build(service: service, configuration: APIConfiguration(), jobs: BackgroundJobs())
             let regions = NIOLockedValueBox(0)
             let app = Application(router: router, server: .http1(configuration: .init(
-                additionalChannelHandlers: [ExpectContinueHandler(), FileRegionResponder(sentCount: regions)])))
+                additionalChannelHandlers: GlimpseRouter.channelHandlers(regionsSent: regions))))
             try await app.test(.live) { client in
                 for _ in 0..<2 {  // twice on one connection: the responder is ready again after a region
                     let whole = try await client.execute(uri: "/v2/images/\(image.id)/file", method: .get)
@@ -225,9 +225,19 @@ import Testing
                 #expect(v1.body == sent)
                 let json = try await client.execute(uri: "/v2/images/\(image.id)", method: .get)
                 #expect(json.status == .ok)
+                // An upload through the same pipeline (reads of up to 1 MiB) stores the same bytes.
+                let created = try await client.execute(
+                    uri: "/v2/images", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"name": "again", "disk_format": "raw", "container_format": "bare"}"#))
+                let id = try JSONValue.parse(Array(created.body.readableBytesView)).objectValue?["id"]?.stringValue ?? ""
+                let put = try await client.execute(
+                    uri: "/v2/images/\(id)/file", method: .put, headers: [.contentType: "application/octet-stream"], body: sent)
+                #expect(put.status == .noContent)
+                let back = try await client.execute(uri: "/v2/images/\(id)/file", method: .get)
+                #expect(back.body == sent)
             }
-            // The two whole v2 downloads and the v1 one went out as file regions; the range did not.
-            #expect(regions.withLockedValue { $0 } == 3)
+            // The whole v2 and v1 downloads went out as file regions; the range did not.
+            #expect(regions.withLockedValue { $0 } == 4)
         }
     }
 }
