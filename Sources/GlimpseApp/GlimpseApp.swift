@@ -205,7 +205,9 @@ public enum GlimpseApp {
                 service: service, configuration: configuration.api, jobs: jobs, keystone: keystone,
                 metadefs: MetadefService(catalog: catalog, configuration: configuration.service))
             : GlimpseRouter.buildRegistry(service: service, configuration: configuration.api, jobs: jobs, keystone: keystone)
-        var services: [any Service] = [jobs]
+        // Every node (registry too: v1 uploads run there) keeps its write leases alive and undoes
+        // the writes of nodes that died.
+        var services: [any Service] = [jobs, WriteLeaseKeeper(service: service, logger: logger)]
         if configuration.role == .api { services.append(TaskWorker(service: service, logger: logger)) }
         let cleanups = ([stores.default] + stores.others).compactMap { ($0 as? any DefersCleanups)?.deferredCleanups }
         if !cleanups.isEmpty { services.append(StoreCleanup(cleanups: cleanups)) }

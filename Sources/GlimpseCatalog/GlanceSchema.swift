@@ -50,6 +50,13 @@ enum GlanceSchema {
             // in the index instead of sorting every live row for each page (57 ms → ~1 ms for a
             // page of 25 at 100,000 images). Glance ignores it; its migrations do not touch it.
             "CREATE INDEX IF NOT EXISTS glimpse_images_live_created_idx ON images (deleted, created_at, id)",
+            // Glimpse's own: the writes nodes are streaming into stores (`WriteLeaseCatalog`).
+            """
+            CREATE TABLE IF NOT EXISTS glimpse_write_leases (
+              id VARCHAR(36) NOT NULL PRIMARY KEY, image_id VARCHAR(36) NOT NULL, store VARCHAR(255) NOT NULL,
+              leftovers TEXT, image_status VARCHAR(30), holder VARCHAR(64) NOT NULL, heartbeat_at \(T) NOT NULL)
+            """,
+            "CREATE INDEX IF NOT EXISTS glimpse_write_leases_heartbeat_idx ON glimpse_write_leases (heartbeat_at)",
         ] + sortIndexes(dialect) + [
             """
             CREATE TABLE IF NOT EXISTS image_properties (

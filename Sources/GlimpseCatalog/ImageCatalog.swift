@@ -22,9 +22,16 @@ public protocol ImageCatalog: Sendable {
     /// result (CAS on `status` when given): for a change that owns only some fields (a status
     /// move, the data fields, one property), so it never writes back a stale copy of the rest.
     /// `change` may throw to change nothing.
+    ///
+    /// With `lease`, the same transaction starts a write lease (the status a write moves the
+    /// image to is never without the lease that lets another node undo it) or ends one,
+    /// changing nothing (`.conflict`, `LeaseLost`) if its holder no longer holds it: a write's
+    /// outcome is recorded only by the node that still holds the write.
     @discardableResult
-    func modifyImage(id: String, expecting status: ImageStatus?, _ change: @escaping @Sendable (inout Image) throws -> Void)
-        async throws -> Image
+    func modifyImage(
+        id: String, expecting status: ImageStatus?, lease: WriteLease.Change?,
+        _ change: @escaping @Sendable (inout Image) throws -> Void
+    ) async throws -> Image
     /// Soft-deletes the image and its children; CAS on `status` like `updateImage`.
     func deleteImage(id: String, expecting status: ImageStatus?) async throws
     func listImages(_ query: ImageQuery, for principal: Principal) async throws -> [Image]
@@ -60,6 +67,13 @@ public protocol ImageCatalog: Sendable {
 }
 
 extension ImageCatalog {
+    @discardableResult
+    public func modifyImage(id: String, expecting status: ImageStatus?, _ change: @escaping @Sendable (inout Image) throws -> Void)
+        async throws -> Image
+    {
+        try await modifyImage(id: id, expecting: status, lease: nil, change)
+    }
+
     /// The status compare-and-swap alone (the writer owns the image in that status).
     @discardableResult
     public func updateImage(_ image: Image, expecting status: ImageStatus?) async throws -> Image {

@@ -85,9 +85,15 @@ public struct SQLCatalog: ImageCatalog {
     }
 
     public func modifyImage(
-        id: String, expecting status: ImageStatus?, _ change: @escaping @Sendable (inout Image) throws -> Void
+        id: String, expecting status: ImageStatus?, lease: WriteLease.Change?,
+        _ change: @escaping @Sendable (inout Image) throws -> Void
     ) async throws -> Image {
         try await db.withTransaction { tx in
+            switch lease {
+            case .start(let new): try await self.startLease(tx, new)
+            case .end(let reference): try await self.endLease(tx, reference)
+            case nil: break
+            }
             try await self.lockImage(tx, id: id)
             let rows = try await tx.query("SELECT \(Self.imageColumns) FROM images WHERE id = ? AND deleted = ?", [.text(id), .bool(false)])
             guard var image = rows.first.flatMap(Self.decodeImage) else { throw GlimpseError.imageNotFound(id) }

@@ -30,8 +30,8 @@ public protocol TaskCatalog: Sendable {
     func swapImageProperty(imageID: String, key: String, expecting old: String?, to new: String?) async throws -> Bool
 }
 
-/// What the image service needs from a catalog: images and the task queue.
-public typealias Catalog = ImageCatalog & TaskCatalog
+/// What the image service needs from a catalog: images, the task queue and write leases.
+public typealias Catalog = ImageCatalog & TaskCatalog & WriteLeaseCatalog
 
 extension SQLCatalog: TaskCatalog {
     static let taskColumns =

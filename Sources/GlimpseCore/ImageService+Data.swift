@@ -18,17 +18,20 @@ extension ImageService {
         storeID: String? = nil, principal: Principal
     ) async throws -> Image where Body.Element == ByteBuffer {
         let store = try uploadStore(storeID)
-        let saving = try await beginUpload(id, declaredSize: declaredSize, principal: principal)
+        let (saving, lease) = try await beginUpload(id, declaredSize: declaredSize, storeID: store.id, principal: principal)
         return try await ingest(
-            saving, into: store, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .queued,
+            saving, into: store, lease: lease, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .queued,
             mismatch: killOnMismatch ? .killed : .queued
         ) { feed in
             for try await chunk in body { try await feed(chunk) }
         }
     }
 
-    /// Checks that data may be uploaded to the image and moves it queued → saving.
-    func beginUpload(_ id: String, declaredSize: Int64?, principal: Principal) async throws -> Image {
+    /// Checks that data may be uploaded to the image and moves it queued → saving, starting
+    /// the write's lease in the same transaction (see `WriteLeaseKeeper`).
+    func beginUpload(_ id: String, declaredSize: Int64?, storeID: String, principal: Principal) async throws
+        -> (image: Image, lease: WriteLease)
+    {
         let image = try await visibleImage(id, principal: principal)
         guard policy.allows("upload_image", image, principal: principal) else {
             throw GlimpseError.forbidden("You are not authorized to upload data to image \(id).")
@@ -42,41 +45,51 @@ extension ImageService {
         if let declaredSize, declaredSize > configuration.imageSizeCap {
             throw GlimpseError.tooLarge("Image exceeds the storage quota: the size limit is \(configuration.imageSizeCap) bytes.")
         }
-        return try await catalog.modifyImage(id: id, expecting: .queued) { $0.status = .saving }
+        let lease = writeLeases.lease(imageID: id, storeID: storeID, imageStatus: .saving, at: now())
+        let saving = try await catalog.modifyImage(id: id, expecting: .queued, lease: .start(lease)) { $0.status = .saving }
+        return (saving, lease)
     }
 
     /// Streams the bytes `source` feeds through the size limit, the hashes and a staged write to
     /// `store`, then makes the `saving` image active. Any failure cancels the write
     /// and leaves the image `failure` (`mismatch` when the data contradicts the declared size or
-    /// checksum), with no data.
+    /// checksum), with no data. `lease` is the write's, started with the move to `saving` and
+    /// ended with the move out of it (nil for an import task's write, whose task settles the
+    /// image: `writeData` then holds a lease of its own).
     func ingest(
-        _ saving: Image, into store: any BlobStore, declaredSize: Int64?, expectedChecksum: String?, failure: ImageStatus,
-        mismatch: ImageStatus, source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
+        _ saving: Image, into store: any BlobStore, lease: WriteLease?, declaredSize: Int64?, expectedChecksum: String?,
+        failure: ImageStatus, mismatch: ImageStatus, source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
     ) async throws -> Image {
         let id = saving.id
         let data: StoredData
         do {
             data = try await writeData(
-                saving, into: store, declaredSize: declaredSize, expectedChecksum: expectedChecksum, source: source)
+                saving, into: store, lease: lease, declaredSize: declaredSize, expectedChecksum: expectedChecksum, source: source)
         } catch {
             if let m = error as? Mismatch {
-                await abandonUpload(saving, to: mismatch)
+                await abandonUpload(saving, to: mismatch, lease: lease)
                 throw GlimpseError.badRequest(m.message)
             }
-            await abandonUpload(saving, to: failure)
+            await abandonUpload(saving, to: failure, lease: lease)
             throw Self.uploadError(error)
         }
         let location = ImageLocation.stored(data.location, in: store.id)
         do {
             // Only the data fields and the status: what others changed meanwhile (a PATCH) stays.
-            return try await catalog.modifyImage(id: id, expecting: .saving) { image in
+            return try await catalog.modifyImage(id: id, expecting: .saving, lease: lease.map { WriteLease.Change.end($0.reference) }) { image in
                 data.apply(to: &image)
                 image.status = .active
                 image.locations = [location]
             }
         } catch {
-            // Deleted (or otherwise changed) while we were writing: the data must not outlive it.
+            // Deleted (or otherwise changed) while we were writing, or the write was taken over
+            // by a node that presumed this one dead: the data must not outlive it.
             await deleteData(at: .stored(data.location, in: store.id))
+            if let lease { await endWriteLease(lease) }
+            if let e = error as? GlimpseError, e.isLeaseLost {
+                throw GlimpseError(
+                    .unavailable, "The upload of image \(id) took too long to be recorded; upload the data again.", underlying: error)
+            }
             if let e = error as? GlimpseError, e.code == .notFound || e.code == .conflict {
                 throw GlimpseError(.gone, "Image \(id) was deleted while its data was being uploaded.", underlying: error)
             }
@@ -112,18 +125,34 @@ extension ImageService {
     /// On any failure the write is cancelled (nothing stays in the store) and the error is
     /// rethrown (`Mismatch` when the data contradicts what was declared, 415 when the inspector
     /// refuses the data).
+    ///
+    /// The write runs under a lease (see `WriteLeaseKeeper`): the caller's, or, without one
+    /// (an import's copy into a store), one of its own that ends with the write. Either way the
+    /// lease records what the writer would leave behind, so that another node can delete it if
+    /// this process dies in the middle.
     func writeData(
-        _ image: Image, into store: any BlobStore, declaredSize: Int64?, expectedChecksum: String?,
+        _ image: Image, into store: any BlobStore, lease given: WriteLease? = nil, declaredSize: Int64?, expectedChecksum: String?,
         source: (_ feed: (ByteBuffer) async throws -> Void) async throws -> Void
     ) async throws -> StoredData {
         let writer = try await store.makeWriter(imageID: image.id, expectedSize: declaredSize)
+        var lease = given ?? writeLeases.lease(imageID: image.id, storeID: store.id, imageStatus: nil, at: now())
+        lease.leftovers = writer.leftovers
+        let own = given == nil ? lease : nil
         let hasher: ImageHasher
         do {
+            if let own {
+                try await catalog.startLease(own)
+            } else if lease.leftovers != nil {
+                _ = try await catalog.renewLeases([lease], at: now())
+            }
             hasher = try ImageHasher(algorithm: configuration.hashingAlgorithm)
         } catch {
             await writer.cancel()
+            if let own { await endWriteLease(own) }
             throw error
         }
+        writeLeases.track(lease, writer: writer)
+        defer { writeLeases.untrack(lease) }
         do {
             // Glance inspects bare containers in-line; the inspector keeps headers, not the image.
             var inspector = image.containerFormat == "bare" ? FormatInspector(options: configuration.inspector) : nil
@@ -199,12 +228,14 @@ extension ImageService {
                 }
             }
             let location = try await writer.commit()
+            if let own { await endWriteLease(own) }
             return StoredData(
                 location: location, size: size, checksum: hashes.checksum, hashAlgorithm: hashes.algorithm,
                 hashValue: hashes.value, virtualSize: virtualSize, hashedBytes: hasher.hashedBytes)
         } catch {
             await writer.cancel()
             await hasher.drain()
+            if let own { await endWriteLease(own) }
             throw error
         }
     }
@@ -219,14 +250,15 @@ extension ImageService {
     /// Ends a failed upload: the image leaves `saving` for `status` (`queued`, or `killed` for
     /// v1's mismatches) with every data field cleared. If the image changed meanwhile (deleted
     /// during the upload), that change stands.
-    func abandonUpload(_ saving: Image, to status: ImageStatus = .queued) async {
+    func abandonUpload(_ saving: Image, to status: ImageStatus = .queued, lease: WriteLease? = nil) async {
         do {
-            try await catalog.modifyImage(id: saving.id, expecting: .saving) { image in
+            try await catalog.modifyImage(id: saving.id, expecting: .saving, lease: lease.map { WriteLease.Change.end($0.reference) }) { image in
                 image.status = status
                 image.clearData()
             }
         } catch {
             logger.info("upload cleanup found the image changed", metadata: ["image": "\(saving.id)", "error": "\(error)"])
+            if let lease { await endWriteLease(lease) }
         }
     }
 

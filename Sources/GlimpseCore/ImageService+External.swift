@@ -70,13 +70,13 @@ extension ImageService {
         _ = try await externalTarget(id, principal: principal)
         let source = try externalStore(for: url)
         let store = try uploadStore(storeID)
-        let saving = try await beginUpload(id, declaredSize: declaredSize, principal: principal)
+        let (saving, lease) = try await beginUpload(id, declaredSize: declaredSize, storeID: store.id, principal: principal)
         let service = self
         jobs.submit {
             do {
                 _ = try await service.ingest(
-                    saving, into: store, declaredSize: declaredSize, expectedChecksum: expectedChecksum, failure: .killed,
-                    mismatch: .killed
+                    saving, into: store, lease: lease, declaredSize: declaredSize, expectedChecksum: expectedChecksum,
+                    failure: .killed, mismatch: .killed
                 ) { feed in
                     try await source.read(location: url, range: nil, into: feed)
                 }

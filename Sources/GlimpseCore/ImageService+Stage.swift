@@ -27,12 +27,20 @@ extension ImageService {
         if try await staging.stagedSize(id) != nil {
             throw GlimpseError.conflict("The image \(id) has data on staging")
         }
-        try await catalog.modifyImage(id: id, expecting: .queued) { $0.status = .uploading }
+        // The stage's lease (see `WriteLeaseKeeper`) starts with the move to `uploading` and
+        // ends with the staged size recorded, or with the image queued again.
+        let lease = writeLeases.lease(imageID: id, storeID: staging.store.id, imageStatus: .uploading, at: now())
+        try await catalog.modifyImage(id: id, expecting: .queued, lease: .start(lease)) { $0.status = .uploading }
 
         let size: Int64
         do {
             let writer = try await staging.store.makeWriter(imageID: id, expectedSize: declaredSize)
+            var tracked = lease
+            tracked.leftovers = writer.leftovers
+            writeLeases.track(tracked, writer: writer)
+            defer { writeLeases.untrack(tracked) }
             do {
+                if tracked.leftovers != nil { _ = try await catalog.renewLeases([tracked], at: now()) }
                 var total: Int64 = 0
                 let cap = configuration.imageSizeCap
                 for try await chunk in body {
@@ -52,22 +60,32 @@ extension ImageService {
                 throw error
             }
         } catch {
-            _ = try? await catalog.modifyImage(id: id, expecting: .uploading) { image in
-                image.status = .queued
-                image.size = nil
+            do {
+                try await catalog.modifyImage(id: id, expecting: .uploading, lease: .end(lease.reference)) { image in
+                    image.status = .queued
+                    image.size = nil
+                }
+            } catch {
+                await endWriteLease(lease)
             }
             throw Self.uploadError(error)
         }
         let host = configuration.workerSelfReferenceURL
         do {
-            return try await catalog.modifyImage(id: id, expecting: .uploading) { image in
+            return try await catalog.modifyImage(id: id, expecting: .uploading, lease: .end(lease.reference)) { image in
                 image.size = size
                 if let host { image.properties[Self.stageHostKey] = host }
             }
         } catch let e as GlimpseError where e.code == .conflict || e.code == .notFound {
+            // Deleted (or otherwise changed) while staging, or taken over by a node that
+            // presumed this one dead: the staged data must not outlive it.
+            await staging.remove(id)
+            await endWriteLease(lease)
+            if e.isLeaseLost {
+                throw GlimpseError(
+                    .unavailable, "The stage of image \(id) took too long to be recorded; stage the data again.", underlying: e)
+            }
         }
-        // Deleted (or otherwise changed) while staging: the staged data must not outlive it.
-        await staging.remove(id)
         throw GlimpseError(.gone, "Image \(id) was deleted while its data was being staged.")
     }
 }

@@ -108,7 +108,7 @@ extension ImageService {
             image = try await catalog.modifyImage(id: image.id, expecting: .queued) { $0.status = .saving }
         }
         let store = defaultStore
-        _ = try await ingest(image, into: store, declaredSize: size, expectedChecksum: nil, failure: .queued, mismatch: .queued) { feed in
+        _ = try await ingest(image, into: store, lease: nil, declaredSize: size, expectedChecksum: nil, failure: .queued, mismatch: .queued) { feed in
             try await staging.read(image.id) { chunk in try await feed(chunk) }
         }
         await staging.remove(image.id)

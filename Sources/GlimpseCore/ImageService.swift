@@ -24,15 +24,19 @@ public struct ImageService: Sendable {
     public let taskSignal: TaskSignal
     /// Downloads web-download and legacy `import` task sources (nil: those methods are unavailable).
     public let webFetcher: (any WebFetching)?
+    /// The writes this process is streaming into stores (`WriteLeaseKeeper` keeps them alive).
+    public let writeLeases: WriteLeases
     let now: @Sendable () -> Date
     let logger: Logger
 
     public init(
         catalog: any Catalog, defaultStore: any BlobStore, otherStores: [any BlobStore] = [],
         configuration: ImageServiceConfiguration = .init(), staging: StagingArea? = nil, logger: Logger = Logger(label: "glimpse.images"),
-        webFetcher: (any WebFetching)? = nil, clock: @escaping @Sendable () -> Date = { Date() }
+        webFetcher: (any WebFetching)? = nil, writeLeases: WriteLeases = WriteLeases(),
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.webFetcher = webFetcher
+        self.writeLeases = writeLeases
         self.catalog = catalog
         self.defaultStore = defaultStore
         self.stores = [defaultStore] + otherStores

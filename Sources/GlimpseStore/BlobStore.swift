@@ -44,6 +44,13 @@ public protocol BlobStore: Sendable {
     /// Where a committed writer for `imageID` puts its data, when the driver can tell in
     /// advance (a staging store must: another node finds staged data by the image id alone).
     func location(forImageID imageID: String) -> String?
+    /// Deletes what an abandoned writer left (its `leftovers` token, recorded by the node
+    /// that ran it): called by another node once that node is presumed dead. `withObject` also
+    /// deletes the object the write was making (it may have been stored whole, or cut short,
+    /// and not recorded): only when no other writer can be making that object now (the image
+    /// is still held in `saving`/`uploading` by the abandoned write). Idempotent; throws
+    /// `.unavailable` when the server cannot be reached (the caller tries again later).
+    func deleteLeftovers(_ token: String, withObject: Bool) async throws
 }
 
 /// A staged write. Exactly one of `commit()` or `cancel()` ends it.
@@ -53,13 +60,24 @@ public protocol BlobWriter: Sendable {
     func commit() async throws -> String
     /// Discards everything written; never throws, may be called after a failed write.
     func cancel() async
+    /// What `BlobStore.deleteLeftovers` must delete if this write is abandoned without
+    /// `cancel()` or its outcome is never recorded because its process died: a token only the
+    /// driver reads (the object, and the write's own parts: Swift segments, an S3 multipart
+    /// upload), or nil when nothing can be left. May change as the write goes on (a multipart
+    /// upload gets its id).
+    var leftovers: String? { get }
 }
 
+
+extension BlobWriter {
+    public var leftovers: String? { nil }
+}
 
 extension BlobStore {
     /// The driver's public settings for `GET /v2/info/stores/detail` (never credentials).
     public var discoveryProperties: [String: JSONValue] { [:] }
     public func location(forImageID imageID: String) -> String? { nil }
+    public func deleteLeftovers(_ token: String, withObject: Bool) async throws {}
 
     public func makeWriter(imageID: String) async throws -> any BlobWriter {
         try await makeWriter(imageID: imageID, expectedSize: nil)

@@ -1,3 +1,4 @@
+import Foundation
 import GlimpseDomain
 import NIOConcurrencyHelpers
 import NIOCore
@@ -41,18 +42,34 @@ public final class InMemoryBlobStore: BlobStore {
         _ = objects.withLockedValue { $0.removeValue(forKey: location) }
     }
 
+    /// Like an object store's segments: what a writer has written lives in the store, under
+    /// the writer's own token, until it commits or cancels; a writer abandoned without either
+    /// (its process died) leaves it there until `deleteLeftovers`.
+    let pending = NIOLockedValueBox<[String: ByteBuffer]>([:])
+    public var pendingCount: Int { pending.withLockedValue { $0.count } }
+
+    /// Token: the writer's pending key, then the object's location, one per line.
+    public func deleteLeftovers(_ token: String, withObject: Bool) async throws {
+        let parts = token.split(separator: "\n", maxSplits: 1).map(String.init)
+        _ = pending.withLockedValue { $0.removeValue(forKey: parts[0]) }
+        if withObject, parts.count == 2 { try await delete(location: parts[1]) }
+    }
+
     final class Writer: BlobWriter {
         let store: InMemoryBlobStore
         let key: String
-        let buffer = NIOLockedValueBox(ByteBuffer())
+        let token = UUID().uuidString
         init(store: InMemoryBlobStore, key: String) { self.store = store; self.key = key }
-        func write(_ b: ByteBuffer) async throws { buffer.withLockedValue { var b = b; $0.writeBuffer(&b) } }
+        var leftovers: String? { token + "\n" + key }
+        func write(_ b: ByteBuffer) async throws {
+            store.pending.withLockedValue { var b = b; $0[token, default: ByteBuffer()].writeBuffer(&b) }
+        }
         func commit() async throws -> String {
-            let data = buffer.withLockedValue { $0 }
+            let data = store.pending.withLockedValue { $0.removeValue(forKey: token) } ?? ByteBuffer()
             store.objects.withLockedValue { $0[key] = data }
             return key
         }
-        func cancel() async { buffer.withLockedValue { $0.clear() } }
+        func cancel() async { _ = store.pending.withLockedValue { $0.removeValue(forKey: token) } }
     }
 }
 

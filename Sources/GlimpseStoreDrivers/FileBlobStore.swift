@@ -224,6 +224,12 @@ public struct FileBlobStore: LocalFileBlobStore {
         }
     }
 
+    /// An abandoned write leaves nothing until its commit links the file into place; a write
+    /// committed but never recorded leaves that file, deleted `withObject`.
+    public func deleteLeftovers(_ token: String, withObject: Bool) async throws {
+        if withObject, handles(location: token) { try await delete(location: token) }
+    }
+
     public func delete(location: String) async throws {
         do {
             try await FileSystem.shared.removeItem(at: try path(of: location), strategy: .platformDefault, recursively: false)
@@ -277,6 +283,9 @@ public struct FileBlobStore: LocalFileBlobStore {
         }
 
         static let writebackStep: Int64 = 8 << 20
+
+        /// The file's place: there is something to delete only once commit linked it there.
+        var leftovers: String? { location }
 
         func write(_ buffer: ByteBuffer) async throws {
             guard let block = thinBlock else { return try await writeOut(buffer) }

@@ -165,6 +165,25 @@ public struct S3BlobStore: BlobStore, DefersCleanups {
         try await deleteObject(bucket: loc.bucket, key: loc.key)
     }
 
+    /// Key and multipart upload id (empty before one is created), one per line.
+    static func leftoversToken(key: String, uploadID: String?) -> String { key + "\n" + (uploadID ?? "") }
+
+    /// Deletes what an abandoned write left (`S3BlobWriter.leftovers`): aborts its multipart
+    /// upload, so its parts go (one already completed or aborted counts as done), and with
+    /// `withObject` deletes the object.
+    public func deleteLeftovers(_ token: String, withObject: Bool) async throws {
+        let parts = token.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty else { return }
+        if !parts[1].isEmpty {
+            let response = try await perform(
+                S3Operation(method: .DELETE, bucket: configuration.bucket, key: parts[0], query: [(name: "uploadId", value: parts[1])]))
+            guard response.status.code / 100 == 2 || response.status == .notFound else {
+                throw Self.serviceError(response, operation: "AbortMultipartUpload", missing: .notFound)
+            }
+        }
+        if withObject { try await deleteObject(bucket: configuration.bucket, key: parts[0]) }
+    }
+
     func deleteObject(bucket: String, key: String) async throws {
         let response = try await perform(S3Operation(method: .DELETE, bucket: bucket, key: key))
         if response.status.code / 100 == 2 || response.status == .notFound { return }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import GlimpseDomain
 import GlimpseStore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -49,7 +50,17 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
 
     /// The single PUT, or the streamed part being sent.
     var body: StreamedBody?
-    var uploadID: String?
+    var uploadID: String? {
+        didSet {
+            let token = S3BlobStore.leftoversToken(key: key, uploadID: uploadID)
+            leftoverToken.withLockedValue { $0 = token }
+        }
+    }
+    /// `leftovers`, read by the node's lease keeper while the upload task writes: the key (an
+    /// object stored but never recorded) and the open multipart upload's id, which an abandoned
+    /// write leaves with its parts.
+    let leftoverToken: NIOLockedValueBox<String>
+    var leftovers: String? { leftoverToken.withLockedValue { $0 } }
     var nextPartNumber = 1
     /// Parts sent whose answers (ETags) are awaited, oldest first.
     var inFlight: [(number: Int, task: Task<S3BlobStore.S3Response, any Error>)] = []
@@ -62,6 +73,7 @@ final class S3BlobWriter: BlobWriter, @unchecked Sendable {
         self.store = store
         self.key = key
         self.expectedSize = expectedSize
+        self.leftoverToken = NIOLockedValueBox(S3BlobStore.leftoversToken(key: key, uploadID: nil))
         let configuration = store.configuration
         self.partSize = configuration.partSize(forDeclaredSize: expectedSize)
         if let size = expectedSize, size > 0 {

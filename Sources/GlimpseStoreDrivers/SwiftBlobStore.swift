@@ -229,6 +229,25 @@ public struct SwiftBlobStore: BlobStore, DefersCleanups {
         try await deleteObject(session, container: loc.container, object: loc.object)
     }
 
+    /// Container, segment prefix (empty for a single PUT) and object, one per line (Swift
+    /// names hold no newline).
+    static func leftoversToken(container: String, prefix: String?, object: String) -> String {
+        container + "\n" + (prefix ?? "") + "\n" + object
+    }
+
+    /// Deletes what an abandoned write left (`SwiftBlobWriter.leftovers`): its segments, and
+    /// with `withObject` the object (a whole or cut-off PUT, or a manifest).
+    public func deleteLeftovers(_ token: String, withObject: Bool) async throws {
+        let parts = token.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, !parts[0].isEmpty else { return }
+        let (container, prefix, object) = (parts[0], parts[1], parts[2])
+        if withObject, !object.isEmpty { try await deleteObject(defaultSession, container: container, object: object) }
+        if !prefix.isEmpty {
+            let names = try await list(defaultSession, container: container, prefix: prefix)
+            try await deleteObjects(defaultSession, container: container, names: names)
+        }
+    }
+
     /// DELETE one object; one that is not there counts as deleted.
     func deleteObject(_ session: SwiftSession, container: String, object: String) async throws {
         let reply = try await send(session, .DELETE, container: container, object: object)

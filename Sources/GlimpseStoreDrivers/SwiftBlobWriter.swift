@@ -62,6 +62,13 @@ actor SwiftBlobWriter: BlobWriter {
 
     var chunkSize: Int64 { store.configuration.largeObjectChunkSize }
 
+    /// The container, this attempt's segment prefix (`<id>-<attempt>-`: completed segment PUTs
+    /// stay when the process dies, and nothing else uses the prefix) and the object (a chunked
+    /// PUT cut off by the process's death can still be stored, short).
+    nonisolated var leftovers: String? {
+        SwiftBlobStore.leftoversToken(container: container, prefix: segmented ? segmentPrefix : nil, object: object)
+    }
+
     func segmentName(_ number: Int) -> String {
         let digits = String(number)
         return segmentPrefix + String(repeating: "0", count: max(0, 5 - digits.count)) + digits

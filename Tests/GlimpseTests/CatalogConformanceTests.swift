@@ -402,6 +402,64 @@ import Testing
         }
     }
 
+    /// Write leases: started with the image's move to `saving`, renewed only by their holder,
+    /// taken over once stale by exactly one node, and ended only by whoever holds them.
+    @Test func writeLeasesAreHeldTakenOverAndEndedByOneHolder() async throws {
+        try await CatalogBackends.each { name, catalog in
+            let image = newImage()
+            try await catalog.createImage(image)
+            let t0 = Date()
+            let lease = WriteLease(imageID: image.id, storeID: "file", imageStatus: .saving, holder: "node-a", heartbeatAt: t0)
+            try await catalog.modifyImage(id: image.id, expecting: .queued, lease: .start(lease)) { $0.status = .saving }
+            // A CAS that fails starts nothing.
+            let other = WriteLease(imageID: image.id, storeID: "file", imageStatus: .saving, holder: "node-a", heartbeatAt: t0)
+            await #expect(throws: GlimpseError.self, "\(name)") {
+                try await catalog.modifyImage(id: image.id, expecting: .queued, lease: .start(other)) { $0.status = .saving }
+            }
+            #expect(try await catalog.staleLeases(before: t0.addingTimeInterval(1), limit: 10).map(\.id) == [lease.id], "\(name)")
+
+            // Renewal: the holder keeps it and records leftovers; a non-holder is told it lost it.
+            var renewed = lease
+            renewed.leftovers = "segments"
+            #expect(try await catalog.renewLeases([renewed], at: t0.addingTimeInterval(5)).isEmpty, "\(name)")
+            var impostor = lease
+            impostor.holder = "node-x"
+            #expect(try await catalog.renewLeases([impostor], at: t0.addingTimeInterval(5)) == [lease.id], "\(name)")
+            #expect(try await catalog.staleLeases(before: t0.addingTimeInterval(1), limit: 10).isEmpty, "\(name): renewed")
+            let stale = try await catalog.staleLeases(before: t0.addingTimeInterval(10), limit: 10)
+            #expect(stale.count == 1 && stale.first?.leftovers == "segments" && stale.first?.imageStatus == .saving, "\(name)")
+
+            // Two nodes race to take it over: one wins.
+            let cutoff = t0.addingTimeInterval(10)
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for node in ["node-b", "node-c", "node-d"] {
+                    group.addTask { try await catalog.takeLease(stale[0], staleBefore: cutoff, holder: node, at: cutoff) != nil }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(wins == 1, "\(name): \(wins) winners")
+            let taken = try #require(try await catalog.staleLeases(before: cutoff.addingTimeInterval(1), limit: 10).first, "\(name)")
+            #expect(taken.holder != "node-a", "\(name)")
+
+            // The old holder can no longer record its write's outcome: nothing changes.
+            do {
+                try await catalog.modifyImage(id: image.id, expecting: .saving, lease: .end(lease.reference)) { $0.status = .active }
+                Issue.record("\(name): a lost lease ended a write")
+            } catch let e as GlimpseError {
+                #expect(e.code == .conflict && e.isLeaseLost, "\(name)")
+            }
+            #expect(try await catalog.image(id: image.id)?.status == .saving, "\(name)")
+            try await catalog.endLease(lease.reference)  // not the holder: nothing happens
+            #expect(try await catalog.staleLeases(before: cutoff.addingTimeInterval(1), limit: 10).count == 1, "\(name)")
+
+            // The new holder ends it with the image's move back to queued.
+            try await catalog.modifyImage(id: image.id, expecting: .saving, lease: .end(taken.reference)) { $0.status = .queued }
+            #expect(try await catalog.image(id: image.id)?.status == .queued, "\(name)")
+            #expect(try await catalog.staleLeases(before: cutoff.addingTimeInterval(100), limit: 10).isEmpty, "\(name)")
+            try await catalog.endLease(taken.reference)  // already gone: fine
+        }
+    }
+
     @Test func timestampsRoundTripInSQLAlchemyFormat() {
         let d = Date(timeIntervalSince1970: 1_764_012_589.121211)
         let text = SQLTimestamp.format(d)

@@ -24,7 +24,7 @@ import Testing
             #expect(version.map { $0["version_num"].string } == ["2024_1_contract01"], "one alembic row")
             let tables = try await schema.executor.query(
                 "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ?", [.text(schema.name)])
-            #expect(tables.first?["n"].int == 16)
+            #expect(tables.first?["n"].int == 17, "Glance's 16 tables and glimpse_write_leases")
             // The schema is Glance's: SERIAL ids, timestamps without time zone, booleans.
             let columns = try await schema.executor.query(
                 "SELECT column_name, data_type, column_default FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",

@@ -452,6 +452,32 @@ struct S3LiveChecks {
         #expect(try await store.leftovers(containing: run).isEmpty, "\(server.name)")
     }
 
+    /// A write whose process died (neither committed nor cancelled) leaves its multipart upload
+    /// open with its parts, and one committed but never recorded leaves its object; the
+    /// writer's `leftovers` token is all another node needs to delete them.
+    func abandonedWriteLeftovers() async throws {
+        let run = "t\(UInt32.random(in: .min ... .max))"
+        let store = try store(["glimpse_s3_large_object_size_bytes": "\(1 << 20)"])
+        let writer = try await store.makeWriter(imageID: "\(run)-abandoned", expectedSize: 20 << 20)
+        for i in 0..<10 { try await writer.write(ByteBuffer(bytes: bytes(1 << 20, seed: UInt64(i)))) }
+        let token = try #require(writer.leftovers, "\(server.name)")
+        try await Task.sleep(for: .seconds(1))  // the part requests answered: as if the process were gone
+        #expect(try await store.leftovers(containing: run).contains { $0.hasPrefix("multipart upload") }, "\(server.name)")
+        try await store.deleteLeftovers(token, withObject: false)
+        #expect(try await store.leftovers(containing: run).isEmpty, "\(server.name)")
+        try await store.deleteLeftovers(token, withObject: false)  // again: already aborted is fine
+        await writer.cancel()
+
+        let single = try await store.makeWriter(imageID: "\(run)-single", expectedSize: 1000)
+        let singleToken = try #require(single.leftovers, "\(server.name)")
+        try await single.write(ByteBuffer(bytes: bytes(1000)))
+        _ = try await single.commit()
+        try await store.deleteLeftovers(singleToken, withObject: false)
+        #expect(try await store.leftovers(containing: "\(run)-single").count == 1, "\(server.name): the object stays")
+        try await store.deleteLeftovers(singleToken, withObject: true)
+        #expect(try await store.leftovers(containing: run).isEmpty, "\(server.name)")
+    }
+
     /// Locations an older Glance wrote carry `access:secret@`; they are read and deleted with
     /// the configured credentials, whatever the URI says.
     func legacyLocations() async throws {
@@ -545,6 +571,7 @@ struct S3LiveChecks {
         try await checks.conformanceUnsignedPayloads()
         try await checks.declaredSizes()
         try await checks.cancellationLeavesNothing()
+        try await checks.abandonedWriteLeftovers()
         try await checks.legacyLocations()
         try await checks.errorMapping()
         try await checks.bucketCreation()

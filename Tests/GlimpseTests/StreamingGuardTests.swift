@@ -225,7 +225,7 @@ import Testing
                 #expect(v1.body == sent)
                 let json = try await client.execute(uri: "/v2/images/\(image.id)", method: .get)
                 #expect(json.status == .ok)
-                // An upload through the same pipeline (reads of up to 1 MiB) stores the same bytes.
+                // An upload through the same pipeline stores the same bytes.
                 let created = try await client.execute(
                     uri: "/v2/images", method: .post, headers: [.contentType: "application/json"],
                     body: ByteBuffer(string: #"{"name": "again", "disk_format": "raw", "container_format": "bare"}"#))

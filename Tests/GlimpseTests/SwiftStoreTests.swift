@@ -182,6 +182,34 @@ struct SwiftStoreTests {
         }
     }
 
+    /// A write whose process died (neither committed nor cancelled, or committed but never
+    /// recorded) leaves segments, or an object; the writer's `leftovers` token is all another
+    /// node needs to delete them.
+    @Test func anAbandonedWritesLeftoversAreDeletedByItsToken() async throws {
+        try await withSwiftStore(try SwiftServer.tempauthOptions(Self.container), tweak: smallSegments) { store, http in
+            let id = "leftovers-\(UInt32.random(in: .min ... .max))"
+            let writer = try await store.makeWriter(imageID: id, expectedSize: 300_000)
+            let token = try #require(writer.leftovers)
+            // Two whole 64 KiB segments and no more: no PUT is left open.
+            try await writer.write(ByteBuffer(bytes: bytes(2 * (64 << 10))))
+            #expect(try await SwiftServer.listing(http, containing: "\(id)-").count == 2)
+            try await store.deleteLeftovers(token, withObject: false)
+            #expect(try await SwiftServer.listing(http, containing: id).isEmpty)
+            try await store.deleteLeftovers(token, withObject: false)  // again: nothing left is fine
+            await writer.cancel()
+
+            // A single object stored but never recorded: only `withObject` deletes it.
+            let single = try await store.makeWriter(imageID: "\(id)-single", expectedSize: 100)
+            let singleToken = try #require(single.leftovers)
+            try await single.write(ByteBuffer(bytes: bytes(100)))
+            _ = try await single.commit()
+            try await store.deleteLeftovers(singleToken, withObject: false)
+            #expect(try await SwiftServer.listing(http, containing: "\(id)-single").count == 1)
+            try await store.deleteLeftovers(singleToken, withObject: true)
+            #expect(try await SwiftServer.listing(http, containing: "\(id)-single").isEmpty)
+        }
+    }
+
     @Test func tempauthSingleObjects() async throws {
         let options = try SwiftServer.tempauthOptions(Self.container, ["swift_store_segment_unknown_size": "false"])
         try await withSwiftStore(options) { store, http in
@@ -864,7 +892,10 @@ final class MisbehavingSwift: Sendable {
                 #expect(await store.retryPendingDeletions() == 1, "still down")
                 swift.down.withLockedValue { $0 = false }
                 let runner = Task { await store.deferredCleanups.run(interval: .milliseconds(50)) }
-                for _ in 0..<500 where store.deferredCleanups.count > 0 { try await Task.sleep(for: .milliseconds(20)) }
+                // Until the DELETE went through (the count alone drops to 0 while a retry runs).
+                for _ in 0..<500 where swift.deleted.withLockedValue({ $0.isEmpty }) || store.deferredCleanups.count > 0 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 runner.cancel()
                 await runner.value
                 #expect(store.deferredCleanups.count == 0)
