@@ -9,10 +9,14 @@ public final class DeferredCleanups: Sendable {
 
     public static let limit = 100_000
     private let items = NIOLockedValueBox<[Cleanup]>([])
+    private let finished = NIOLockedValueBox(0)
 
     public init() {}
 
     public var count: Int { items.withLockedValue { $0.count } }
+
+    /// How many `retry` passes have finished (a pass cancelled mid-way puts its clean-ups back).
+    public var passes: Int { finished.withLockedValue { $0 } }
 
     public func add(_ new: [Cleanup]) {
         guard !new.isEmpty else { return }
@@ -34,6 +38,7 @@ public final class DeferredCleanups: Sendable {
             do { try await cleanup() } catch { failed.append(cleanup) }
         }
         add(failed)
+        finished.withLockedValue { $0 += 1 }
         return count
     }
 

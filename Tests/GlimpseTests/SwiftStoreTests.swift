@@ -891,9 +891,14 @@ final class MisbehavingSwift: Sendable {
                 #expect(store.deferredCleanups.count == 1)
                 #expect(await store.retryPendingDeletions() == 1, "still down")
                 swift.down.withLockedValue { $0 = false }
+                let passes = store.deferredCleanups.passes
                 let runner = Task { await store.deferredCleanups.run(interval: .milliseconds(50)) }
-                // Until the DELETE went through (the count alone drops to 0 while a retry runs).
-                for _ in 0..<500 where swift.deleted.withLockedValue({ $0.isEmpty }) || store.deferredCleanups.count > 0 {
+                // Until a pass of the runner has finished after the DELETE went through: the count
+                // alone drops to 0 while a retry runs, and a pass cancelled while its DELETE is in
+                // flight puts the clean-up back.
+                for _ in 0..<500 {
+                    let done = !swift.deleted.withLockedValue({ $0.isEmpty }) && store.deferredCleanups.passes > passes
+                    if done && store.deferredCleanups.count == 0 { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 runner.cancel()
